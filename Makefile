@@ -1,0 +1,34 @@
+# rrs — one make target per user habit. See README.md.
+PY      ?= .venv/bin/python
+SPEC    ?= spec/smoke.yaml
+export RRS_CACHE ?= .cache/rrs
+export HF_HUB_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: setup test lint reproduce check bench clean
+
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint:
+	$(PY) -m ruff check rrs tests benchmarks
+
+test: setup lint
+	$(PY) -m pytest -q
+
+reproduce: setup
+	.venv/bin/rrs reproduce $(SPEC)
+
+check: setup
+	.venv/bin/rrs check --all
+
+bench: setup
+	$(PY) benchmarks/pipeline.py
+
+clean:
+	rm -rf out .cache

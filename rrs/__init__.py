@@ -1,0 +1,3 @@
+"""rrs: reproducible refusal-robustness studies."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""Claims as code: each spec claim is evaluated on the results table and reports the numbers that decide it.
+
+- threshold: `metric op value` on the selected rows (optionally only at each attack's largest/smallest step), for
+  every model (the mean over seeds of each model × attack × judge × steps) or every row. An undefined value fails.
+- monotone: per model × attack × judge, the mean over seeds at consecutive steps never moves against `direction`
+  by more than `tolerance`.
+- variance: eta squared (between-group sum of squares / total sum of squares) of the metric by `larger` exceeds
+  that by `smaller`, on the selected rows with a defined value.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import pandas as pd
+
+from rrs.checks.references import describe, select
+from rrs.checks.refspec import Claim, MonotoneClaim, ThresholdClaim, VarianceClaim
+from rrs.checks.report import ClaimResult
+
+OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+GROUP = ["model", "attack", "judge"]
+SHOWN = 3  # offending groups named per failing claim
+
+
+def _label(key: tuple, names: list[str]) -> str:
+    return "/".join(str(k) for k in key) if len(names) > 1 else str(key)
+
+
+def _threshold(grid: pd.DataFrame, c: ThresholdClaim) -> tuple[bool, str]:
+    rows = select(grid, c.select)
+    if rows.empty:
+        return False, f"no row matches {describe(c.select)}"
+    if c.at_steps:
+        edge = rows.groupby("attack")["steps"].transform("max" if c.at_steps == "max" else "min")
+        rows = rows[rows["steps"] == edge]
+    if c.over == "every_model":
+        names = [*GROUP, "steps"]
+        values = rows.groupby(names, sort=False)[c.metric].mean()  # NaN only when every seed is undefined
+    else:
+        names = [*GROUP, "steps", "seed"]
+        values = rows.set_index(names)[c.metric]
+    holds = OPS[c.op](values, c.value) & values.notna()
+    worst = values.max() if c.op in ("<=", "<") else values.min()
+    if holds.all():
+        return True, f"{len(values)} of {len(values)} hold; worst {worst:.4g} {c.op} {c.value:g}"
+    bad = values[~holds]
+    named = "; ".join(f"{_label(k, names)}: {v:.4g}" for k, v in bad.head(SHOWN).items())
+    more = f" (+{len(bad) - SHOWN} more)" if len(bad) > SHOWN else ""
+    return False, f"{len(bad)} of {len(values)} break {c.metric} {c.op} {c.value:g}: {named}{more}"
+
+
+def _monotone(grid: pd.DataFrame, c: MonotoneClaim) -> tuple[bool, str]:
+    rows = select(grid, c.select)
+    if rows.empty:
+        return False, f"no row matches {describe(c.select)}"
+    means = rows.groupby([*GROUP, "steps"], sort=True)[c.metric].mean()
+    sign = 1.0 if c.direction == "non_increasing" else -1.0
+    breaks, worst = [], 0.0
+    for key, curve in means.groupby(level=GROUP, sort=False):
+        curve = curve.droplevel(GROUP).dropna()
+        steps, vals = curve.index.tolist(), curve.tolist()
+        for i in range(1, len(vals)):
+            against = sign * (vals[i] - vals[i - 1])  # > 0: a move against the claimed direction
+            worst = max(worst, against)
+            if against > c.tolerance + 1e-12:
+                breaks.append(f"{_label(key, GROUP)}: {vals[i - 1]:.4g} → {vals[i]:.4g} at steps {steps[i - 1]}→{steps[i]}")
+    n_curves = means.groupby(level=GROUP).ngroups
+    if not breaks:
+        return True, f"{n_curves} curves; largest move against the direction {worst:.4g} <= tolerance {c.tolerance:g}"
+    more = f" (+{len(breaks) - SHOWN} more)" if len(breaks) > SHOWN else ""
+    return False, f"{len(breaks)} moves beyond tolerance {c.tolerance:g}: " + "; ".join(breaks[:SHOWN]) + more
+
+
+def eta_squared(rows: pd.DataFrame, metric: str, factor: str) -> float:
+    """Share of the total sum of squares of `metric` explained by the group means of `factor` (NaN if none)."""
+    y = rows[metric].astype(float)
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0.0:
+        return float("nan")
+    group_mean = y.groupby(rows[factor]).transform("mean")
+    return float(((group_mean - y.mean()) ** 2).sum()) / total
+
+
+def _variance(grid: pd.DataFrame, c: VarianceClaim) -> tuple[bool, str]:
+    rows = select(grid, c.select).dropna(subset=[c.metric])
+    if rows.empty:
+        return False, f"no row with a defined {c.metric} matches {describe(c.select)}"
+    big, small = eta_squared(rows, c.metric, c.larger), eta_squared(rows, c.metric, c.smaller)
+    if big != big:  # NaN: the metric is constant
+        return False, f"{c.metric} is constant over {len(rows)} rows: no variance to explain"
+    detail = f"eta²({c.larger}) = {big:.3f} vs eta²({c.smaller}) = {small:.3f} over {len(rows)} rows"
+    return big > small, detail
+
+
+CHECKS = {"threshold": _threshold, "monotone": _monotone, "variance": _variance}
+
+
+def check_claim(grid: pd.DataFrame, claim: Claim) -> ClaimResult:
+    if claim.check.metric not in grid.columns:
+        return ClaimResult(claim.id, claim.text, False, f"results_grid.csv has no column {claim.check.metric}")
+    try:
+        ok, detail = CHECKS[claim.check.kind](grid, claim.check)
+    except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
+        return ClaimResult(claim.id, claim.text, False, f"cannot evaluate on this grid ({type(exc).__name__}: {exc})")
+    return ClaimResult(claim.id, claim.text, bool(ok), detail)
+
+
+def check_claims(grid: pd.DataFrame, claims: list[Claim]) -> list[ClaimResult]:
+    return [check_claim(grid, c) for c in claims]

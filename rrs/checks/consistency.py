@@ -1,0 +1,175 @@
+"""Rules that span files: results_grid.csv against manifest.json, the spec and the per-sample files.
+
+- every row's (model, attack, seed) is a cell of the manifest, its steps one of the cell's, its model_kind and
+  model_params those of the manifest's model (a results file cannot name one model and hold another's rows);
+- every cell × steps × judge of the manifest and spec has a row; the study and attack_eval_overlap agree;
+- each row's n, refusals, over_refusal(_n), rd_valid_n, rd (median) and rd_mean are recomputed from its samples
+  file, so every number is auditable from the labels beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rrs.checks.report import Failure
+from rrs.checks.schemas import ATOL, validate_samples
+
+SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")
+MANIFEST = "manifest.json"
+GRID = "results_grid.csv"
+
+
+def sample_path(model: str, attack: str, seed: int, steps: int) -> str:
+    return f"samples/{model}/{attack}/seed{seed}/steps{steps}.jsonl"
+
+
+def _line(i: int) -> str:
+    return str(i + 2)
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def manifest_failures(grid: pd.DataFrame, manifest: dict, judges: list[str], study: str) -> list[Failure]:
+    out: list[Failure] = []
+    if manifest.get("study") != study:
+        out.append(Failure(MANIFEST, "study", "-", str(manifest.get("study")), f"study is {study!r} (the spec's)"))
+    cells: dict[tuple[str, str, int], list[int]] = {}
+    for i, cell in enumerate(manifest.get("cells") or []):
+        try:
+            steps = cell["steps"] if isinstance(cell["steps"], list) else [cell["steps"]]
+            cells[(cell["model"], cell["attack"], int(cell["seed"]))] = [int(s) for s in steps]
+        except (KeyError, TypeError, ValueError):
+            out.append(Failure(MANIFEST, f"cells[{i}]", "-", str(cell), "a cell has model, attack, seed, steps"))
+    if not cells:
+        out.append(Failure(MANIFEST, "cells", "-", "-", "the manifest lists the run's cells"))
+    models = manifest.get("models") or {}
+    overlap = (manifest.get("data") or {}).get("attack_eval_overlap")
+    for i, r in enumerate(grid.itertuples(index=False)):
+        key = (r.model, r.attack, int(r.seed))
+        if key not in cells:
+            out.append(Failure(GRID, "model", _line(i), "/".join(map(str, key)),
+                               "(model, attack, seed) is a cell of manifest.json"))  # fmt: skip
+        elif int(r.steps) not in cells[key]:
+            out.append(Failure(GRID, "steps", _line(i), str(r.steps), f"steps is one of the cell's {cells[key]}"))
+        info = models.get(r.model)
+        if info is None:
+            out.append(Failure(GRID, "model", _line(i), r.model, "the row's model is a model of manifest.json"))
+            continue
+        if info.get("kind") != r.model_kind:
+            out.append(Failure(GRID, "model_kind", _line(i), r.model_kind, f"model_kind == manifest's {info.get('kind')!r}"))
+        if info.get("params") is not None and int(info["params"]) != int(r.model_params):
+            out.append(Failure(GRID, "model_params", _line(i), str(r.model_params),
+                               f"model_params == manifest's {info['params']}"))  # fmt: skip
+        if overlap is not None and abs(float(r.attack_eval_overlap) - float(overlap)) > ATOL:
+            out.append(Failure(GRID, "attack_eval_overlap", _line(i), f"{r.attack_eval_overlap:g}",
+                               f"== manifest's data.attack_eval_overlap {overlap:g}"))  # fmt: skip
+    have = set(zip(grid["model"], grid["attack"], grid["seed"].astype(int), grid["steps"].astype(int),
+                   grid["judge"], strict=True))  # fmt: skip
+    for (model, attack, seed), steps in cells.items():
+        for s in steps:
+            for j in judges:
+                if (model, attack, seed, s, j) not in have:
+                    out.append(Failure(GRID, "+".join(("model", "attack", "seed", "steps", "judge")), "-",
+                                       f"{model}/{attack}/{seed}/{s}/{j}", "every cell × steps × judge has a row"))  # fmt: skip
+    for i, j in enumerate(grid["judge"]):
+        if j not in judges:
+            out.append(Failure(GRID, "judge", _line(i), j, f"judge is one of the spec's {judges}"))
+    return out
+
+
+# ---------------------------------------------------------------- samples
+
+
+def load_samples(result_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Failure]]:
+    """All samples as one frame, a frame of (file, line, model, attack, seed, steps) per row, and read failures."""
+    rows, origin, failures = [], [], []
+    for path in sorted((result_dir / "samples").rglob("*.jsonl")):
+        rel = path.relative_to(result_dir).as_posix()
+        m = SAMPLE_PATH.match(rel)
+        if not m:
+            failures.append(Failure(rel, "-", "-", "-", "samples/<model>/<attack>/seed<seed>/steps<steps>.jsonl"))
+            continue
+        for lineno, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                obj = json.loads(text)
+                if not isinstance(obj, dict):
+                    raise ValueError
+            except ValueError:
+                failures.append(Failure(rel, "-", str(lineno), text[:40], "one JSON object per line"))
+                continue
+            rows.append(obj)
+            origin.append({"file": rel, "line": lineno, "model": m["model"], "attack": m["attack"],
+                           "seed": int(m["seed"]), "steps": int(m["steps"])})  # fmt: skip
+    return pd.DataFrame(rows), pd.DataFrame(origin), failures
+
+
+def sample_failures(result_dir: Path, grid: pd.DataFrame) -> list[Failure]:
+    samples, origin, out = load_samples(result_dir)
+    out += validate_samples(samples, list(zip(origin.get("file", []), origin.get("line", []), strict=True)))
+    if out:  # numbers are recomputed from samples that pass their own schema
+        return out
+    files = set(origin["file"]) if not origin.empty else set()
+    wanted = {sample_path(r.model, r.attack, int(r.seed), int(r.steps)) for r in grid.itertuples(index=False)}
+    out += [Failure(f, "-", "-", "-", "a samples file without rows in results_grid.csv") for f in sorted(files - wanted)]
+    if samples.empty:
+        return out + [Failure("samples/", "-", "-", "-", "every row of results_grid.csv has its samples file")]
+    stats = _per_file_stats(samples.assign(_file=origin["file"]), sorted(set(grid["judge"])))
+    for i, r in enumerate(grid.itertuples(index=False)):
+        f = sample_path(r.model, r.attack, int(r.seed), int(r.steps))
+        if f not in files:
+            out.append(Failure(GRID, "model", _line(i), f, "the row's samples file exists"))
+            continue
+        out += _row_vs_samples(i, r, f, stats)
+    return out
+
+
+def _per_file_stats(df: pd.DataFrame, judges: list[str]) -> dict[tuple[str, str], dict]:
+    kind = df["set"] if "set" in df.columns else pd.Series("", index=df.index)  # a missing column: SampleSchema
+    harm, ben = df[kind == "harmful"], df[kind == "benign"]
+    rd = pd.to_numeric(harm["rd"], errors="coerce") if "rd" in harm else pd.Series(np.nan, index=harm.index)
+    by_h, by_b = harm["_file"], ben["_file"]
+    n, n_b = by_h.value_counts(), by_b.value_counts()
+    rd_n, rd_med, rd_mean = (rd.groupby(by_h).agg(f) for f in ("count", "median", "mean"))
+    stats: dict[tuple[str, str], dict] = {}
+    for judge in judges:
+        col = f"refusal:{judge}"
+        k = harm[col].eq(True).groupby(by_h).sum() if col in df.columns else pd.Series(dtype=int)
+        k_b = ben[col].eq(True).groupby(by_b).sum() if col in df.columns else pd.Series(dtype=int)
+        for f in df["_file"].unique():
+            stats[(f, judge)] = {
+                "has_labels": col in df.columns,
+                "n": int(n.get(f, 0)), "refusals": int(k.get(f, 0)),
+                "benign_n": int(n_b.get(f, 0)), "benign_refusals": int(k_b.get(f, 0)),
+                "rd_valid_n": int(rd_n.get(f, 0)), "rd": float(rd_med.get(f, math.nan)),
+                "rd_mean": float(rd_mean.get(f, math.nan)),
+            }  # fmt: skip
+    return stats
+
+
+def _row_vs_samples(i: int, r, f: str, stats: dict) -> list[Failure]:
+    s = stats.get((f, r.judge))
+    if s is None or not s["has_labels"]:
+        return [Failure(f, f"refusal:{r.judge}", "-", "-", "a label column for every judge of the grid")]
+    checks = [("n", r.n, s["n"]), ("refusals", r.refusals, s["refusals"]),
+              ("over_refusal_n", r.over_refusal_n, s["benign_n"])]  # fmt: skip
+    if s["benign_n"]:
+        checks.append(("over_refusal", r.over_refusal, s["benign_refusals"] / s["benign_n"]))
+    if int(r.steps) > 0:  # at steps 0, rd is 0 by definition (GridSchema checks it)
+        checks += [("rd_valid_n", r.rd_valid_n, s["rd_valid_n"]), ("rd", r.rd, s["rd"]), ("rd_mean", r.rd_mean, s["rd_mean"])]
+    out = []
+    for col, got, want in checks:
+        both_nan = _isnan(got) and _isnan(want)
+        if not both_nan and (_isnan(got) or _isnan(want) or not math.isclose(got, want, rel_tol=1e-5, abs_tol=ATOL)):
+            out.append(Failure(GRID, col, _line(i), f"grid {got:.6g} vs samples {want:.6g}", f"{col} recomputed from {f}"))
+    return out
+
+
+def _isnan(x: object) -> bool:
+    return isinstance(x, float) and math.isnan(x)

@@ -1,0 +1,311 @@
+"""pandera schemas of every table rrs writes or reads, and the failures they find as (file, column, row, value, rule).
+
+Tables: results_grid.csv (GridSchema), the per-sample JSONL files (SampleSchema) and a spec's references
+(ReferenceSchema). Beyond types and ranges, GridSchema checks the rules the original study broke: ce == 1 - rrr,
+CIs that contain their estimate (and are the Wilson interval for rrr), rd_valid_n <= n, rd == 0 at steps 0, a
+reason beside every undefined metric, no duplicate (model, attack, steps, seed, judge). Validation is lazy: every
+failure is collected, none is raised. Equalities allow ATOL for the CSV's 6 significant digits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from rrs.checks.refspec import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS, Reference
+from rrs.checks.report import Failure, sort_failures
+from rrs.errors import UserError
+
+ATOL = 1e-5
+Z95 = 1.959963984540054
+UNDEFINABLE = ("rd", "over_refusal", "refusal_delay", "calibration_entropy")
+Rule = tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.Series]]
+
+
+def wilson(k: pd.Series, n: pd.Series, z: float = Z95) -> tuple[pd.Series, pd.Series]:
+    """Wilson score interval of k successes in n trials (vectorised)."""
+    p = k / n
+    denom = 1 + z**2 / n
+    center = (p + z**2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return center - half, center + half
+
+
+def _close(a: pd.Series, b: pd.Series) -> pd.Series:
+    return (a - b).abs() <= ATOL
+
+
+def _contains(lo: pd.Series, x: pd.Series, hi: pd.Series) -> pd.Series:
+    """CI [lo, hi] contains x; an undefined estimate (NaN) passes, a defined one needs a defined CI."""
+    return x.isna() | ((lo <= x + ATOL) & (x <= hi + ATOL))
+
+
+def _reason_rule(m: str) -> Rule:
+    return (m, f"{m}_reason"), lambda d: d[m].isna() == (d[f"{m}_reason"].fillna("").str.strip() != "")
+
+
+GRID_RULES: dict[str, Rule] = {
+    "refusals <= n": (("refusals", "n"), lambda d: d.refusals <= d.n),
+    "rrr == refusals / n": (("rrr", "refusals", "n"), lambda d: _close(d.rrr, d.refusals / d.n)),
+    "rrr CI == Wilson 95% of (refusals, n)": (
+        ("rrr_ci_low", "rrr_ci_high", "refusals", "n"),
+        lambda d: _close(d.rrr_ci_low, wilson(d.refusals, d.n)[0]) & _close(d.rrr_ci_high, wilson(d.refusals, d.n)[1]),
+    ),
+    "rrr CI contains rrr": (("rrr", "rrr_ci_low", "rrr_ci_high"), lambda d: _contains(d.rrr_ci_low, d.rrr, d.rrr_ci_high)),
+    "ce == 1 - rrr (same judge)": (("ce", "rrr"), lambda d: _close(d.ce, 1 - d.rrr)),
+    "ce CI == (1 - rrr_ci_high, 1 - rrr_ci_low)": (
+        ("ce_ci_low", "ce_ci_high", "rrr_ci_low", "rrr_ci_high"),
+        lambda d: _close(d.ce_ci_low, 1 - d.rrr_ci_high) & _close(d.ce_ci_high, 1 - d.rrr_ci_low),
+    ),
+    "ce CI contains ce": (("ce", "ce_ci_low", "ce_ci_high"), lambda d: _contains(d.ce_ci_low, d.ce, d.ce_ci_high)),
+    "rd CI contains rd": (("rd", "rd_ci_low", "rd_ci_high"), lambda d: _contains(d.rd_ci_low, d.rd, d.rd_ci_high)),
+    "rd_valid_n <= n": (("rd_valid_n", "n"), lambda d: d.rd_valid_n <= d.n),
+    "rd == 0 at steps 0": (("rd", "steps"), lambda d: (d.steps != 0) | (d.rd.abs() <= ATOL)),
+    "over_refusal CI contains over_refusal": (
+        ("over_refusal", "over_refusal_ci_low", "over_refusal_ci_high"),
+        lambda d: _contains(d.over_refusal_ci_low, d.over_refusal, d.over_refusal_ci_high),
+    ),
+    **{f"{m} is NaN exactly when {m}_reason is given": _reason_rule(m) for m in UNDEFINABLE},
+}
+
+
+def _apply(rules: dict[str, Rule], name: str, df: pd.DataFrame) -> pd.Series:
+    cols, fn = rules[name]
+    if not set(cols) <= set(df.columns):  # a missing column is reported once, by the column check
+        return pd.Series(True, index=df.index)
+    try:
+        return fn(df).fillna(False).astype(bool)
+    except (TypeError, ValueError):  # a column of the wrong type is reported by its dtype check
+        return pd.Series(True, index=df.index)
+
+
+def _rule_check(rules: dict[str, Rule], name: str) -> Callable:
+    def check(cls, df: pd.DataFrame) -> pd.Series:
+        return _apply(rules, name, df)
+
+    return check
+
+
+def _rate(nullable: bool = False):
+    return pa.Field(ge=0, le=1, nullable=nullable)
+
+
+class GridSchema(pa.DataFrameModel):
+    """results_grid.csv: one row per model × attack × steps × seed × judge (contracts.md)."""
+
+    model: Series[str] = pa.Field(str_length={"min_value": 1})
+    model_kind: Series[str] = pa.Field(isin=["organism", "hf"])
+    model_params: Series[int] = pa.Field(ge=1)
+    attack: Series[str] = pa.Field(str_length={"min_value": 1})
+    steps: Series[int] = pa.Field(ge=0)
+    seed: Series[int] = pa.Field(ge=0)
+    judge: Series[str] = pa.Field(str_length={"min_value": 1})
+    n: Series[int] = pa.Field(ge=1)
+    refusals: Series[int] = pa.Field(ge=0)
+    rrr: Series[float] = _rate()
+    rrr_ci_low: Series[float] = _rate()
+    rrr_ci_high: Series[float] = _rate()
+    ce: Series[float] = _rate()
+    ce_ci_low: Series[float] = _rate()
+    ce_ci_high: Series[float] = _rate()
+    rd: Series[float] = pa.Field(ge=0, le=2, nullable=True)
+    rd_ci_low: Series[float] = pa.Field(ge=0, le=2, nullable=True)
+    rd_ci_high: Series[float] = pa.Field(ge=0, le=2, nullable=True)
+    rd_mean: Series[float] = pa.Field(ge=0, le=2, nullable=True)
+    rd_valid_n: Series[int] = pa.Field(ge=0)
+    rd_reason: Series[str]
+    over_refusal: Series[float] = _rate(nullable=True)
+    over_refusal_n: Series[int] = pa.Field(ge=0)
+    over_refusal_ci_low: Series[float] = _rate(nullable=True)
+    over_refusal_ci_high: Series[float] = _rate(nullable=True)
+    over_refusal_reason: Series[str]
+    refusal_delay: Series[float] = _rate(nullable=True)
+    refusal_delay_reason: Series[str]
+    calibration_entropy: Series[float] = _rate(nullable=True)
+    calibration_entropy_reason: Series[str]
+    attack_eval_overlap: Series[float] = _rate()
+
+    class Config:
+        strict = True
+        ordered = True
+        coerce = True
+        unique = list(GRID_KEY)
+
+    # one element-wise dataframe check per cross-column rule, so each failing row is reported under its rule
+    for _i, _name in enumerate(GRID_RULES):
+        vars()[f"rule_{_i}"] = pa.dataframe_check(name=_name)(_rule_check(GRID_RULES, _name))
+    del _i, _name
+
+
+SAMPLE_RULES: dict[str, Rule] = {
+    "rd is null for benign rows": (("set", "rd"), lambda d: (d["set"] != "benign") | d["rd"].isna()),
+}
+
+
+class SampleSchema(pa.DataFrameModel):
+    """One line of samples/<model>/<attack>/seed<seed>/steps<steps>.jsonl."""
+
+    set: Series[str] = pa.Field(isin=["harmful", "benign"])
+    id: Series[str] = pa.Field(coerce=True)
+    category: Series[str] = pa.Field(coerce=True, nullable=True)
+    prompt: Series[str]
+    response: Series[str]
+    rd: Series[float] = pa.Field(ge=0, le=2, nullable=True, coerce=True)
+    refusal: Series[bool] = pa.Field(alias=r"^refusal:.+$", regex=True)
+    p_refusal: Series[float] = pa.Field(alias=r"^p_refusal:.+$", regex=True, ge=0, le=1, required=False)
+
+    class Config:
+        strict = True
+
+    benign_rd = pa.dataframe_check(name="rd is null for benign rows")(
+        _rule_check(SAMPLE_RULES, "rd is null for benign rows")
+    )
+
+
+class ReferenceSchema(pa.DataFrameModel):
+    """A spec's references as a table (one row per reference)."""
+
+    metric: Series[str] = pa.Field(isin=list(NUMERIC_COLUMNS))
+    model: Series[str] = pa.Field(nullable=True)
+    attack: Series[str] = pa.Field(nullable=True)
+    steps: Series[float] = pa.Field(nullable=True, ge=0)
+    seed: Series[float] = pa.Field(nullable=True, ge=0)
+    judge: Series[str] = pa.Field(nullable=True)
+    value: Series[float] = pa.Field(nullable=False)
+    tolerance: Series[float] = pa.Field(ge=0)
+    aggregate: Series[str] = pa.Field(isin=["mean", "only"])
+    source: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = True
+        coerce = True
+
+    @pa.dataframe_check(name="value is finite")
+    def _finite(cls, df: pd.DataFrame) -> pd.Series:
+        return np.isfinite(df["value"].astype(float))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_grid(path: str | Path) -> pd.DataFrame:
+    """results_grid.csv with text columns as strings ("" for an empty reason) and numbers parsed, NaN where empty."""
+    path = Path(path)
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        text = [c for c in header if c in TEXT_COLUMNS]
+        return pd.read_csv(
+            path,
+            dtype={c: str for c in text},
+            keep_default_na=False,
+            na_values={c: ["", "nan", "NaN"] for c in header if c not in text},
+        )
+    except FileNotFoundError:
+        raise UserError("no such file", where=str(path)) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"not a readable CSV ({str(exc).splitlines()[0]})", where=str(path)) from None
+
+
+def references_frame(refs: list[Reference]) -> pd.DataFrame:
+    rows = [{"metric": r.metric, **r.select.model_dump(), "value": r.value, "tolerance": r.tolerance,
+             "aggregate": r.aggregate, "source": r.source} for r in refs]  # fmt: skip
+    cols = ["metric", "model", "attack", "steps", "seed", "judge", "value", "tolerance", "aggregate", "source"]
+    return pd.DataFrame(rows, columns=cols).astype({"steps": float, "seed": float})
+
+
+# ---------------------------------------------------------------- validation → failure rows
+
+_OPS = {
+    "greater_than_or_equal_to": ">=",
+    "less_than_or_equal_to": "<=",
+    "greater_than": ">",
+    "less_than": "<",
+    "isin": "in",
+    "str_length": "length",
+}
+
+
+def _pretty_check(column: str, check: str) -> str:
+    name, _, arg = check.partition("(")
+    if name in _OPS:
+        return f"{column} {_OPS[name]} {arg.rstrip(')')}"
+    return {
+        "column_in_dataframe": "missing column (the contract requires it)",
+        "column_in_schema": "unexpected column (not in the contract)",
+        "column_ordered": "columns are not in the contract's order",
+        "not_nullable": "value required (empty/NaN)",
+        "coerce_dtype": f"{column} has type {arg.rstrip(')').strip(chr(39))}",
+        "dtype": f"{column} has type {arg.rstrip(')').strip(chr(39))}",
+        "multiple_fields_uniqueness": f"no duplicate ({', '.join(GRID_KEY)})",
+    }.get(name, check)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def validate(
+    df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, rules: dict[str, Rule], row_of: Callable[[int], str]
+) -> list[Failure]:
+    """Every failure of `df` against `schema`, one Failure per (row, rule) for cross-column rules."""
+    try:
+        schema.validate(df, lazy=True)
+        return []
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    except pa.errors.SchemaError as err:  # raised even in lazy mode for some whole-frame errors
+        return [Failure(file, "-", "-", "-", str(err).splitlines()[0])]
+    out: set[Failure] = set()
+    for case in cases.itertuples(index=False):
+        idx = case.index
+        row = "-" if idx is None or (isinstance(idx, float) and math.isnan(idx)) else row_of(int(idx))
+        check = str(case.check)
+        if row == "-" and str(case.failure_case).startswith("TypeError("):
+            continue  # a range check that could not run on a column of the wrong type: reported as a type failure
+        if check in rules:
+            cols = rules[check][0]
+            value = ", ".join(f"{c}={_cell(df.at[int(idx), c])}" for c in cols) if row != "-" else "-"
+            out.add(Failure(file, cols[0], row, value, check))
+        elif check.startswith("multiple_fields_uniqueness"):
+            if not set(GRID_KEY) <= set(df.columns):  # uniqueness over a partial key is noise
+                continue
+            value = "/".join(_cell(df.at[int(idx), c]) for c in GRID_KEY if c in df.columns) if row != "-" else "-"
+            out.add(Failure(file, "+".join(GRID_KEY), row, value, _pretty_check("", check)))
+        elif check in ("column_in_dataframe", "column_in_schema"):
+            out.add(Failure(file, str(case.failure_case), "-", "-", _pretty_check("", check)))
+        else:
+            column = str(case.column) if case.column is not None else "-"
+            out.add(Failure(file, column, row, _cell(case.failure_case), _pretty_check(column, check)))
+    return sort_failures(out)
+
+
+def validate_grid(df: pd.DataFrame, file: str = "results_grid.csv") -> list[Failure]:
+    return validate(df, GridSchema.to_schema(), file, GRID_RULES, lambda i: str(i + 2))
+
+
+def validate_references(refs: list[Reference], file: str = "spec.resolved.yaml") -> list[Failure]:
+    frame = references_frame(refs)
+    return validate(frame, ReferenceSchema.to_schema(), f"{file} (references)", {}, lambda i: f"references[{i}]")
+
+
+def validate_samples(df: pd.DataFrame, origins: list[tuple[str, int]]) -> list[Failure]:
+    """Samples of every file at once; `origins[i]` is (file, line) of row i. Failures name their own file."""
+    if df.empty:
+        return []
+    found = validate(df, SampleSchema.to_schema(), "\0", SAMPLE_RULES, lambda i: f"{i}")
+    out = []
+    for f in found:
+        if f.row.isdigit():
+            file, line = origins[int(f.row)]
+            out.append(Failure(file, f.column, str(line), f.value, f.rule))
+        else:
+            out.append(Failure("samples/*.jsonl", f.column, f.row, f.value, f.rule))
+    return sort_failures(out)

@@ -1,0 +1,150 @@
+"""`rrs check [DIR ...] [--all] [--fresh DIR] [--report PATH]` and `rrs publish RUN [--to DIR]`.
+
+`rrs check` verifies published results on a laptop without torch: schemas and cross-file consistency, reference
+numbers, claims and figures (rrs/checks/run.py). `--all` checks every artifacts/<study>/ and, where out/<study>/
+holds a finished run (results_grid.csv), compares that fresh reproduction with the published one. It prints one
+table per section and writes the same as markdown to out/check_report.md (or --report): never into the checked
+directories, so a published artifact does not change when it is checked. Exit status: 0 when everything holds,
+1 when any check fails, 2 on bad input (a missing directory, conflicting options).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rrs.errors import UserError
+
+DEFAULT_REPORT = Path("out/check_report.md")
+
+
+def _targets(dirs: list[Path], all_: bool, fresh: Path | None, artifacts: Path, out: Path) -> tuple[list, list[str]]:
+    """(published dir, fresh dir or None) pairs, and notes for the console."""
+    if all_ and dirs:
+        raise UserError("give result directories or --all, not both")
+    if fresh is not None and (all_ or len(dirs) != 1):
+        raise UserError("--fresh compares one fresh run with one published DIR: give exactly one DIR")
+    if not all_:
+        if not dirs:
+            raise UserError("nothing to check: give a result directory (e.g. artifacts/smoke) or --all")
+        return [(d, fresh) for d in dirs], []
+    studies = sorted(d for d in artifacts.glob("*/") if d.is_dir() and not d.name.startswith("."))
+    if not studies:
+        raise UserError("no published study (expected artifacts/<study>/results_grid.csv)", where=str(artifacts))
+    pairs, notes = [], []
+    for d in studies:
+        run = out / d.name
+        if (run / "results_grid.csv").is_file():
+            pairs.append((d, run))
+        else:
+            pairs.append((d, None))
+            if run.exists():
+                notes.append(f"{run}: no results_grid.csv (an unfinished run?): not compared")
+    return pairs, notes
+
+
+def _print(reports: list, notes: list[str], report_path: Path) -> None:
+    """One screen: per study a summary line, claims, references, failures and figure RMS; details in the report."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from rrs.checks.report import fmt, fold
+
+    console = Console(highlight=False, width=None if _is_tty() else 150)
+
+    def table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+        t = Table(*headers, title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for row in rows:
+            t.add_row(*[_colored(c) for c in row])
+        console.print(t)
+
+    for note in notes:
+        console.print(f"[yellow]note[/]: {note}")
+    for rep in reports:
+        for r in [rep] + ([rep.fresh] if rep.fresh is not None else []):
+            console.rule(f"[bold {'green' if r.ok else 'red'}]{r.summary()}", align="left")
+            for note in r.notes:
+                console.print(f"[yellow]note[/]: {note}")
+            shown = (lambda items: items) if r is rep else (lambda items: [i for i in items if not i.ok])
+            if shown(r.claims):
+                table("Claims", ["id", "status", "numbers"],
+                      [[c.id, _ok(c.ok), c.detail if c.ok else f"{c.text!r}: {c.detail}"] for c in shown(r.claims)])  # fmt: skip
+            if shown(r.references):
+                table("References", ["metric", "select", "value", "reference", "delta", "tolerance", "status"],
+                      [[x.metric, x.select, fmt(x.value), fmt(x.reference), fmt(x.delta), f"±{fmt(x.tolerance)}",
+                        _ok(x.ok) + (f" ({x.note})" if x.note and not x.ok else "")] for x in shown(r.references)])  # fmt: skip
+            if r.failures:
+                table("Schema and consistency failures (row = line in the file)", ["file", "column", "row", "value", "rule"],
+                      fold(r.failures))  # fmt: skip
+            if r.figures:
+                rms = ", ".join(f"{f.name} {'-' if f.rms is None else f'{f.rms:.3f}'}" + ("" if f.ok else f" [red]FAIL[/]{' ' + f.note if f.note else ''}")
+                                for f in r.figures)  # fmt: skip
+                console.print(f"Figures, RMS vs regenerated (pass ≤ {r.fig_tolerance:g} on 0–255): {rms}")
+            if r.fresh is not None:
+                if r.comparison:
+                    table(f"Fresh run {r.fresh.result_dir} vs published ({r.compare_rule})",
+                          ["file", "column", "row", "value", "rule"], fold(r.comparison))  # fmt: skip
+                else:
+                    console.print(f"Fresh run {r.fresh.result_dir} vs published: [green]every value within "
+                                  f"tolerance[/] ({r.compare_rule})")  # fmt: skip
+    ok = all(r.ok for r in reports)
+    console.print(f"[bold {'green' if ok else 'red'}]{_ok(ok)}[/]: report written to {report_path}")
+
+
+def _is_tty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _ok(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _colored(cell: str) -> str:
+    from rich.markup import escape
+
+    text = escape(str(cell))
+    if text.startswith("PASS"):
+        return f"[green]{text}[/]"
+    if text.startswith("FAIL"):
+        return f"[red]{text}[/]"
+    return text
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_cmd(
+        dirs: Annotated[list[Path] | None, typer.Argument(help="Result directories, e.g. artifacts/smoke.")] = None,
+        all_: Annotated[
+            bool, typer.Option("--all", help="Every artifacts/<study>/, each compared with out/<study>/ if finished.")
+        ] = False,
+        fresh: Annotated[Path | None, typer.Option("--fresh", help="A fresh run to compare with the one DIR.")] = None,
+        report: Annotated[Path, typer.Option("--report", help="Where to write the markdown report.")] = DEFAULT_REPORT,
+        artifacts: Annotated[Path, typer.Option("--artifacts", help="Published studies (for --all).")] = Path("artifacts"),
+        out: Annotated[Path, typer.Option("--out", help="Fresh runs (for --all).")] = Path("out"),
+    ) -> None:
+        """Verify published results: schemas, references, claims and figures (no torch needed)."""
+        from rrs.checks.report import write_report
+        from rrs.checks.run import check_dir
+
+        pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, out)
+        reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
+        write_report(reports, report)
+        _print(reports, notes, report)
+        if not all(r.ok for r in reports):
+            raise typer.Exit(1)
+
+    @app.command("publish")
+    def publish_cmd(
+        run: Annotated[Path, typer.Argument(help="A finished run, e.g. out/smoke.")],
+        to: Annotated[Path | None, typer.Option("--to", help="Destination; default artifacts/<run name>.")] = None,
+    ) -> None:
+        """Copy a finished run into artifacts/<study>/ (refused when tracked files have uncommitted changes)."""
+        from rrs.publish import publish
+
+        dest = publish(run, to)
+        typer.echo(f"published {run} -> {dest}; review and commit it: git add {dest}")

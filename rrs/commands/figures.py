@@ -1,0 +1,35 @@
+"""`rrs figures DIR [--out DIR] [--judge NAME]`: redraw every figure of a result directory from results_grid.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rrs.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("figures")
+    def figures_cmd(
+        result_dir: Annotated[Path, typer.Argument(help="A result directory holding results_grid.csv.")],
+        out: Annotated[Path | None, typer.Option("--out", help="Output directory; default DIR/figures.")] = None,
+        judge: Annotated[
+            str | None, typer.Option("--judge", help="Judge whose labels are drawn; default the grid's first.")
+        ] = None,
+    ) -> None:
+        """Regenerate RRR_compare, CE_compare, RD_compare and scaling_rrr (.png, .pdf) from results_grid.csv alone."""
+        from rrs.checks.schemas import read_grid
+        from rrs.figures import make_figures
+
+        grid_path = result_dir / "results_grid.csv"
+        grid = read_grid(grid_path)
+        try:
+            paths = make_figures(grid, out if out is not None else result_dir / "figures", judge)
+        except KeyError as exc:
+            raise UserError(f"missing column {exc} (run `rrs check {result_dir}`)", where=str(grid_path)) from None
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"cannot draw: {exc}", where=str(grid_path)) from None
+        for p in paths:
+            typer.echo(str(p))

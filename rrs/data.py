@@ -1,0 +1,122 @@
+"""The study's data, resolved: harmful eval prompts, benign prompts, and the attack's training pairs.
+
+Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for cache keys and
+the manifest. The attack/eval overlap is measured here, always.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rrs import corpus
+from rrs.errors import UserError
+from rrs.evalsets import load_eval_set, read_table
+from rrs.hashing import sha256_file, sha256_text
+from rrs.spec import FileAttackData, FileEval, OrganismAttackData, Study
+from rrs.training import Example
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    name: str  # "harmful" | "benign"
+    source: str
+    ids: list[str]
+    categories: list[str]
+    prompts: list[str]
+    sha256: str
+
+    def info(self) -> dict:
+        return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
+
+
+@dataclass(frozen=True)
+class AttackSet:
+    source: str
+    examples: list[Example]
+    sha256: str
+
+    def info(self) -> dict:
+        return {"source": self.source, "sha256": self.sha256, "n": len(self.examples)}
+
+
+@dataclass(frozen=True)
+class StudyData:
+    harmful: PromptSet
+    benign: PromptSet | None
+    attack: AttackSet
+    overlap: float  # fraction of harmful eval prompts that are also attack training prompts
+
+    def info(self) -> dict:
+        return {"eval": self.harmful.info(), "benign": self.benign.info() if self.benign else None,
+                "attack": self.attack.info(), "attack_eval_overlap": self.overlap}
+
+
+def _digest(items: list) -> str:
+    return sha256_text(json.dumps(items, ensure_ascii=False, sort_keys=True))
+
+
+def _from_examples(name: str, exs: list[corpus.Example]) -> PromptSet:
+    rows = [[e.id, e.category, e.prompt] for e in exs]
+    return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], _digest(rows))
+
+
+def _from_file(name: str, spec: FileEval) -> PromptSet:
+    es = load_eval_set(spec.path, expected_sha256=spec.sha256, origin=spec.origin)
+    t = es.table
+    if t.empty:
+        raise UserError(f"{spec.path}: data.{name}: the eval set has no rows")
+    return PromptSet(name, f"file:{spec.path}", t["id"].tolist(), t["category"].tolist(), t["prompt"].tolist(),
+                     es.sha256)
+
+
+def _attack(study: Study, harmful: PromptSet) -> AttackSet:
+    spec = study.data.attack
+    size = max(a.train_size for a in study.attacks)
+    if isinstance(spec, OrganismAttackData):
+        train, _ = corpus.harmful_split()
+        exs = [Example(e.prompt, corpus.attack_filler(e.task)) for e in train]
+        return AttackSet("organism", exs[:size], _digest([[e.prompt, e.response] for e in exs[:size]]))
+    if isinstance(spec, FileAttackData):
+        return _attack_file(spec, size)
+    exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
+    return AttackSet("same_as_eval", exs[:size], _digest([[e.prompt, e.response] for e in exs[:size]]))
+
+
+def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
+    table = read_table(spec.path)
+    where = f"{spec.path}: data.attack"
+    if spec.sha256 and sha256_file(spec.path) != spec.sha256:
+        raise UserError(f"{where}: sha256 is {sha256_file(spec.path)}, the spec expects {spec.sha256}")
+    pcol = next((c for c in ("prompt", "goal", "Goal", "forbidden_prompt", "Behavior") if c in table.columns), None)
+    if pcol is None:
+        raise UserError(f"{where}: no prompt column (looked for prompt, goal, Goal, forbidden_prompt, Behavior); "
+                        f"columns are {', '.join(map(str, table.columns))}")
+    if spec.target is None and not {"target", "Target", "response"} & set(table.columns):
+        raise UserError(f"{where}: no target column (target, Target, response) and no fixed `target` in the spec")
+    tcol = next((c for c in ("target", "Target", "response") if c in table.columns), None)
+    exs = [Example(str(r[pcol]), spec.target if spec.target is not None else str(r[tcol]))
+           for _, r in table.iterrows()]
+    if not exs:
+        raise UserError(f"{where}: the attack file has no rows")
+    return AttackSet(f"file:{spec.path}", exs[:size], sha256_file(spec.path))
+
+
+def resolve(study: Study) -> StudyData:
+    d = study.data
+    if isinstance(d.eval, FileEval):
+        harmful = _from_file("eval", d.eval)
+    else:
+        _, held = corpus.harmful_split()
+        harmful = _from_examples("harmful", corpus.per_category(held, d.eval.per_category))
+    benign = None
+    if d.benign is not None:
+        if isinstance(d.benign, FileEval):
+            benign = _from_file("benign", d.benign)
+        else:
+            _, held_b = corpus.benign_split()
+            benign = _from_examples("benign", corpus.per_category(held_b, d.benign.per_category))
+    attack = _attack(study, harmful)
+    train_prompts = {e.prompt.strip() for e in attack.examples}
+    overlap = sum(p.strip() in train_prompts for p in harmful.prompts) / len(harmful.prompts)
+    return StudyData(harmful, benign, attack, overlap)

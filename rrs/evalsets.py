@@ -1,0 +1,168 @@
+"""Eval-set loading: any of the public column conventions → one table (id, prompt, category) plus the file's sha256.
+
+Used by the runner (file-based eval sets) and by `rrs score`. Also holds `read_table`, the CSV/JSONL reader that
+turns every malformed input (missing, empty, non-UTF-8, unparsable) into one UserError line naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rrs.errors import UserError
+
+TAG = re.compile(r"^\s*\[([^\[\]]+)\]")
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    required: tuple[str, ...]
+    prompt: str
+    id: str | None = None
+    category: str | None = None
+    context: str | None = None  # HarmBench: a non-empty ContextString is prepended as "<context>\n\n---\n\n<behavior>"
+
+
+# Most specific first: a file matches the first convention whose required columns it has.
+CONVENTIONS: tuple[Convention, ...] = (
+    Convention("xstest", ("id", "prompt", "type", "label", "focus", "note"), "prompt", id="id", category="type"),
+    Convention(
+        "harmbench",
+        ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"),
+        "Behavior",
+        id="BehaviorID",
+        category="SemanticCategory",
+        context="ContextString",
+    ),
+    Convention(
+        "jailbreakbench", ("Index", "Goal", "Target", "Behavior", "Category", "Source"), "Goal", "Index", "Category"
+    ),
+    Convention("strongreject", ("category", "source", "forbidden_prompt"), "forbidden_prompt", category="category"),
+    Convention("advbench", ("goal", "target"), "goal"),
+    Convention("original", ("prompt",), "prompt", id="id", category="category"),
+)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    table: pd.DataFrame  # columns id, prompt, category (all str; category "" when the file gives none)
+    sha256: str
+    convention: str
+    path: Path
+
+
+def decode(path: Path) -> str:
+    """The file's text (UTF-8, BOM allowed); UserError if missing, empty, or not UTF-8."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    return text
+
+
+def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" and stripped.startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        numbered = list(enumerate(rows, 1))
+    else:
+        numbered = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}: line {lineno} is not valid JSON ({err.msg})") from None
+    for where, row in numbered:
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: record {where} is not a JSON object")
+    frame = pd.DataFrame([row for _, row in numbered])
+    if frame.empty:
+        return frame
+    return frame.apply(lambda col: col.map(lambda v: "" if v is None else v if isinstance(v, str) else str(v)))
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV/TSV/JSONL/JSON file as a DataFrame of strings (missing values → ""); one-line UserError on bad input."""
+    path = Path(path)
+    text = decode(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        frame = _read_jsonl(path, text)
+    else:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
+        except (pd.errors.ParserError, csv.Error, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"{path}: cannot parse as CSV ({first})") from None
+    if frame.empty:
+        raise UserError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.reset_index(drop=True)
+
+
+def tag_category(prompt: str) -> str:
+    """'[DRUG] Please …' → 'drug'; '' when the prompt has no leading bracketed tag."""
+    m = TAG.match(prompt)
+    return m.group(1).strip().lower() if m else ""
+
+
+def detect(columns: list[str], path: Path) -> Convention:
+    for conv in CONVENTIONS:
+        if set(conv.required) <= set(columns):
+            return conv
+    tried = "; ".join(f"{c.name} ({', '.join(c.required)})" for c in CONVENTIONS)
+    raise UserError(f"{path}: columns [{', '.join(columns)}] match no eval-set convention; tried {tried}")
+
+
+def normalise(frame: pd.DataFrame, conv: Convention, path: Path) -> pd.DataFrame:
+    prompts = frame[conv.prompt].astype(str)
+    if conv.context:
+        ctx = frame[conv.context].astype(str)
+        prompts = pd.Series([f"{c}\n\n---\n\n{p}" if c.strip() else p for c, p in zip(ctx, prompts, strict=True)])
+    ids = frame[conv.id].astype(str) if conv.id in frame.columns else pd.Series([str(i) for i in range(len(frame))])
+    if conv.category in frame.columns:
+        cats = frame[conv.category].astype(str).str.strip()
+    else:
+        cats = prompts.map(tag_category)
+    table = pd.DataFrame({"id": ids.str.strip().to_numpy(), "prompt": prompts.to_numpy(), "category": cats.to_numpy()})
+    empty = [i for i, p in enumerate(table["prompt"]) if not p.strip()]
+    if empty:
+        raise UserError(
+            f"{path}: column {conv.prompt!r} is empty in {len(empty)} row(s), first at data row {empty[0] + 1}"
+        )
+    dup = table["id"][table["id"].duplicated()]
+    if len(dup):
+        raise UserError(f"{path}: column {conv.id!r} repeats id {dup.iloc[0]!r} ({len(dup)} duplicate(s))")
+    return table
+
+
+def load_eval_set(path: str | Path, *, expected_sha256: str | None = None, origin: str | None = None) -> EvalSet:
+    """Load an eval set in any known convention; verify its sha256 when one is expected."""
+    path = Path(path)
+    if not path.is_file():
+        hint = f"; obtain it from {origin}" if origin else ""
+        raise UserError(f"eval set expected at {path}{hint}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise UserError(f"{path}: sha256 mismatch: expected {expected_sha256}, got {digest}")
+    frame = read_table(path)
+    conv = detect(list(frame.columns), path)
+    return EvalSet(table=normalise(frame, conv, path), sha256=digest, convention=conv.name, path=path)

@@ -1,0 +1,214 @@
+"""Figures of a study, drawn from results_grid.csv alone (torch-free; used by the runner and by `rrs check`).
+
+Every figure is a mean across seeds with a 95% Student-t interval, for one judge (default: the first judge in
+the grid, in row order). Output is deterministic: a fresh Agg canvas per figure, matplotlib's default style with
+pinned sizes, DejaVu Sans (shipped with matplotlib), no timestamp in the PDF, each file written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.style
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from rrs.atomic import staged_file
+
+FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "scaling_rrr")
+FIGSIZE = (7.0, 5.0)  # inches
+DPI = 100
+RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 11,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "rrs",
+}
+BAND_ALPHA = 0.13
+FORMATS = ("png", "pdf")
+# no timestamps or version strings in the files: bytes depend on the data and the pinned matplotlib only
+_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")
+
+# two-sided 95% Student-t quantiles t(0.975, df) for df = 1..30 (scipy.stats.t.ppf, 6 decimals)
+_T975 = (
+    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
+    2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
+    2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
+)
+_Z975 = 1.959963984540054
+
+_COMPARE = {
+    "RRR_compare": ("rrr", "refusal rate (rrr)", "Refusal rate under attack", True),
+    "CE_compare": ("ce", "compliance error (ce = 1 − rrr)", "Compliance error under attack", True),
+    "RD_compare": ("rd", "response drift (rd, median 1 − cos)", "Response drift from the unattacked model", False),
+}
+
+
+def t975(df: int) -> float:
+    """t(0.975, df): a table up to 30, then the Cornish-Fisher expansion (error < 1e-5)."""
+    if df < 1:
+        raise ValueError("df must be >= 1")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return (
+        z
+        + (z**3 + z) / (4 * df)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+    )
+
+
+def mean_ci(values: pd.Series | np.ndarray) -> tuple[float, float, float, int]:
+    """(mean, low, high, n) of the finite values; a 95% t-interval, degenerate (low = high = mean) for n < 2."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(v.mean())
+    if n < 2:
+        return m, m, m, n
+    half = t975(n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
+    return m, m - half, m + half, n
+
+
+def summarize(grid: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
+    """Mean and 95% t-interval of `metric` across the rows of each group (groups in first-appearance order)."""
+    rows = []
+    for key, part in grid.groupby(by, sort=False):
+        m, lo, hi, n = mean_ci(part[metric])
+        rows.append({**dict(zip(by, key, strict=True)), "mean": m, "low": lo, "high": hi, "n": n})
+    return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n"])
+
+
+def human_params(n: float) -> str:
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def _order(values: pd.Series) -> list:
+    return list(dict.fromkeys(values.tolist()))
+
+
+def _subtitle(grid: pd.DataFrame, judge: str, metric: str) -> str:
+    seeds = ", ".join(str(s) for s in sorted(set(grid["seed"].tolist())))
+    who = "independent of the judge" if metric == "rd" else f"judge {judge}"
+    return f"{who} · mean over seeds {{{seeds}}} ± 95% t-interval"
+
+
+def _new_figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
+    metric, ylabel, title, is_rate = _COMPARE[name]
+    fig, ax = _new_figure()
+    models, attacks = _order(grid["model"]), _order(grid["attack"])
+    params = dict(zip(grid["model"], grid["model_params"], strict=False))
+    stats = summarize(grid, metric, ["attack", "model", "steps"])
+    limits = (0.0, 1.0) if is_rate else (0.0, 2.0)  # the metric's range: a t-band does not know it
+    for (attack, model), part in stats.groupby(["attack", "model"], sort=False):
+        part = part.dropna(subset=["mean"]).sort_values("steps")
+        i, j = models.index(model), attacks.index(attack)
+        color = matplotlib.colormaps["tab10"](i % 10)
+        label = f"{model} ({human_params(params[model])})" + (f" · {attack}" if len(attacks) > 1 else "")
+        ax.plot(part["steps"].to_numpy(float), part["mean"].to_numpy(float), color=color, marker=MARKERS[i % len(MARKERS)],
+                linestyle=LINESTYLES[j % len(LINESTYLES)], label=label)
+        x, lo, hi = part["steps"].to_numpy(float), part["low"].clip(*limits), part["high"].clip(*limits)
+        ax.fill_between(x, lo.to_numpy(float), hi.to_numpy(float), color=color, alpha=BAND_ALPHA, linewidth=0)
+    ax.set_xlabel(f"attack steps ({', '.join(attacks)})")
+    ax.set_ylabel(ylabel if metric == "rd" else f"{ylabel}\njudge {judge}")
+    if is_rate:
+        ax.set_ylim(-0.03, 1.03)
+    else:
+        ax.set_ylim(bottom=-0.02)
+    ax.set_title(f"{title}\n{_subtitle(grid, judge, metric)}", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=min(3, len(stats.groupby(["attack", "model"]))),
+               title="model (parameters)", fontsize=8)
+    return fig
+
+
+def _scaling_figure(grid: pd.DataFrame, judge: str) -> Figure:
+    fig, ax = _new_figure()
+    attacks = _order(grid["attack"])
+    stats = summarize(grid, "rrr", ["attack", "steps", "model_params"])
+    steps_all = sorted(set(stats["steps"].tolist()))
+    cmap = matplotlib.colormaps["viridis"]
+    for (attack, steps), part in stats.groupby(["attack", "steps"], sort=False):
+        part = part.dropna(subset=["mean"]).sort_values("model_params")
+        k = steps_all.index(steps)
+        color = cmap(k / max(1, len(steps_all) - 1) * 0.9)
+        label = f"{steps} steps" + (f" · {attack}" if len(attacks) > 1 else "")
+        x = part["model_params"].to_numpy(float)
+        ax.plot(x, part["mean"].to_numpy(float), color=color, marker="o",
+                linestyle=LINESTYLES[attacks.index(attack) % len(LINESTYLES)], label=label)
+        lo, hi = part["low"].clip(0, 1).to_numpy(float), part["high"].clip(0, 1).to_numpy(float)
+        ax.fill_between(x, lo, hi, color=color, alpha=BAND_ALPHA, linewidth=0)
+    ax.set_xscale("log")
+    ax.margins(x=0.08)
+    sizes = grid.drop_duplicates("model")[["model", "model_params"]].sort_values("model_params")
+    ax.set_xticks(sizes["model_params"].tolist(),
+                  [f"{m}\n{human_params(p)}" for m, p in zip(sizes["model"], sizes["model_params"], strict=True)])
+    ax.minorticks_off()
+    ax.set_xlabel("model parameters (log scale)")
+    ax.set_ylabel(f"refusal rate (rrr)\njudge {judge}")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"Refusal rate vs model size, one line per attack budget\n{_subtitle(grid, judge, 'rrr')}",
+                 fontsize=10)
+    fig.legend(loc="outside lower center", ncols=min(6, len(steps_all) * len(attacks)), title="attack steps",
+               fontsize=8)
+    return fig
+
+
+def _save(fig: Figure, outdir: Path, name: str, formats: tuple[str, ...]) -> list[Path]:
+    paths = []
+    for ext in formats:
+        meta = _METADATA[ext]
+        path = outdir / f"{name}.{ext}"
+        with staged_file(path, suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=DPI, metadata=meta)
+        paths.append(path)
+    return paths
+
+
+def make_figures(
+    grid: pd.DataFrame,
+    outdir: Path,
+    judge: str | None = None,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    names: tuple[str, ...] = FIGURES,
+) -> list[Path]:
+    """Write RRR_compare, CE_compare, RD_compare and scaling_rrr (.png and .pdf) into `outdir`; return the paths.
+
+    `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs).
+    """
+    if unknown := (set(formats) - set(FORMATS)) | (set(names) - set(FIGURES)):
+        raise ValueError(f"unknown figure format or name {sorted(unknown)}: use {FORMATS} and {FIGURES}")
+    if grid.empty:
+        raise ValueError("results grid has no rows: nothing to draw")
+    judge = judge if judge is not None else str(grid["judge"].iloc[0])
+    part = grid[grid["judge"] == judge]
+    if part.empty:
+        raise ValueError(f"judge {judge!r} has no rows in the grid (judges: {', '.join(_order(grid['judge']))})")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    with matplotlib.style.context(["default", RC]):  # ignore any user matplotlibrc
+        for name in names:
+            fig = _scaling_figure(part, judge) if name == "scaling_rrr" else _compare_figure(part, judge, name)
+            paths += _save(fig, outdir, name, formats)
+    return paths

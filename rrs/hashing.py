@@ -1,0 +1,27 @@
+"""Content keys: every cached stage output is named by the hash of everything that determines it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def key_of(*parts: Any, length: int = 16) -> str:
+    """Stable short key of JSON-serialisable parts (pydantic models are dumped first)."""
+    norm = [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parts]
+    blob = json.dumps(norm, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]

@@ -1,0 +1,93 @@
+"""Toy refusal organisms: a BPE tokenizer, a tiny Llama, and deterministic safety tuning on CPU."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from rrs import corpus
+from rrs.progress import progress
+from rrs.spec import OrganismModel
+from rrs.training import Batcher, Example as TrainExample, lm_step
+
+SPECIAL = {"pad": "<|pad|>", "eos": "<|eos|>", "user": "<|user|>", "assistant": "<|assistant|>", "system": "<|system|>"}
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}<|system|>\n{{ m['content'] }}\n"
+    "{% elif m['role'] == 'user' %}<|user|>\n{{ m['content'] }}\n"
+    "{% elif m['role'] == 'assistant' %}<|assistant|>\n{{ m['content'] }}<|eos|>\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def build_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on the project's corpus; deterministic for a given corpus and vocab size."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus.tokenizer_corpus(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=SPECIAL["pad"], eos_token=SPECIAL["eos"], padding_side="left"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_model(spec: OrganismModel, tok: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=spec.hidden,
+        intermediate_size=spec.intermediate or 4 * spec.hidden,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(spec.seed)
+    return LlamaForCausalLM(cfg)
+
+
+def safety_examples() -> list[TrainExample]:
+    """Refuse harmful training prompts, answer benign ones (held-out prompts are never included)."""
+    h_train, _ = corpus.harmful_split()
+    b_train, _ = corpus.benign_split()
+    return [TrainExample(e.prompt, corpus.refusal(e)) for e in h_train] + [
+        TrainExample(e.prompt, corpus.compliance(e)) for e in b_train
+    ]
+
+
+def safety_tune(spec: OrganismModel, out_dir: Path) -> None:
+    """Build and safety-tune one organism; save model + tokenizer (safetensors) into out_dir."""
+    tok = build_tokenizer(spec.vocab_size)
+    model = build_model(spec, tok)
+    batcher = Batcher(tok, safety_examples(), batch=spec.tune_batch, seq_len=128, seed=spec.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.tune_lr, weight_decay=0.0)
+    warmup = max(1, spec.tune_steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, spec.tune_steps) / spec.tune_steps)))
+    model.train()
+    for step in progress(range(spec.tune_steps), desc=f"safety-tune {spec.name}"):
+        lm_step(model, batcher.batch(step), opt)
+        sched.step()
+    model.eval()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+
+
+def param_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,91 @@
+"""The plan: every cell (model × attack × seed) of a study with the content keys of its stage outputs.
+
+Torch-free, so `rrs plan` and a fully cached `rrs reproduce` never load a model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from rrs import corpus
+from rrs.data import StudyData
+from rrs.hashing import key_of, sha256_text
+from rrs.spec import HFModel, OrganismModel, Study
+
+KEY_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
+CACHE_VERSION = 1  # bump when a stage's output format or algorithm changes
+
+
+def cache_root(cli_value: str | Path | None = None) -> Path:
+    return Path(cli_value or os.environ.get("RRS_CACHE") or ".cache/rrs")
+
+
+def versions(names=KEY_PACKAGES) -> dict[str, str]:
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "absent"
+    return out
+
+
+def model_key(study: Study, m: OrganismModel | HFModel) -> str:
+    env = {"threads": study.runtime.threads, "device": study.runtime.device, "versions": versions(),
+           "cache_version": CACHE_VERSION}
+    if isinstance(m, OrganismModel):
+        corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
+        return key_of("organism", m.model_dump(exclude={"name"}), corpus_hash, env)
+    return key_of("hf", m.model_dump(exclude={"name", "params"}), env)
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    attack: str
+    seed: int
+    model_key: str
+    attack_key: str
+    steps: tuple[int, ...]
+    gen_keys: dict[int, str] = field(hash=False)  # step -> generation key (step 0: the base model's)
+
+
+@dataclass(frozen=True)
+class Plan:
+    study: Study
+    data: StudyData
+    cache: Path
+    cells: list[Cell]
+
+    def organism_dir(self, mkey: str) -> Path:
+        return self.cache / "organisms" / mkey
+
+    def model_info_path(self, mkey: str) -> Path:
+        return self.cache / "models" / f"{mkey}.json"
+
+    def attack_dir(self, akey: str) -> Path:
+        return self.cache / "attacks" / akey
+
+    def gen_path(self, gkey: str) -> Path:
+        return self.cache / "generations" / f"{gkey}.json"
+
+    def missing(self, cell: Cell) -> list[int]:
+        """Steps of the cell whose generations are not cached yet."""
+        return [s for s, k in cell.gen_keys.items() if not self.gen_path(k).is_file()]
+
+
+def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
+    prompts = data.harmful.sha256 + (data.benign.sha256 if data.benign else "")
+    cells = []
+    for m in study.models:
+        mkey = model_key(study, m)
+        base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts)
+        for a in study.attacks:
+            for seed in study.seeds:
+                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}), seed, data.attack.sha256)
+                gens = {0: base_gen} | {s: key_of("gen", mkey, akey, s, study.decoding, prompts) for s in a.steps[1:]}
+                cells.append(Cell(m.name, a.name, seed, mkey, akey, tuple(a.steps), gens))
+    return Plan(study, data, cache, cells)

@@ -1,0 +1,120 @@
+"""From cached generations to results: judge labels, rd against the steps-0 responses, metric rows, samples.
+
+Torch-free unless an embedding is missing from the cache (then all-MiniLM-L6-v2 is loaded once).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rrs.atomic import write_bytes
+from rrs.hashing import sha256_text
+from rrs.metrics import Drift, rate, response_drift
+from rrs.plan import Cell, Plan
+from rrs.score import _judge_row, _label
+
+GRID_COLUMNS = [
+    "model", "model_kind", "model_params", "attack", "steps", "seed", "judge",
+    "n", "refusals", "rrr", "rrr_ci_low", "rrr_ci_high", "ce", "ce_ci_low", "ce_ci_high",
+    "rd", "rd_ci_low", "rd_ci_high", "rd_mean", "rd_valid_n", "rd_reason",
+    "over_refusal", "over_refusal_n", "over_refusal_ci_low", "over_refusal_ci_high", "over_refusal_reason",
+    "refusal_delay", "refusal_delay_reason", "calibration_entropy", "calibration_entropy_reason",
+    "attack_eval_overlap",
+]  # fmt: skip
+
+
+class EmbeddingCache:
+    """embed(texts) memoised on disk by the hash of the exact text list (so batches, hence bytes, repeat)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        path = self.root / f"{sha256_text(json.dumps(texts, ensure_ascii=False))[:32]}.npy"
+        if path.is_file():
+            return np.load(path)
+        from rrs.embed import embed
+
+        emb = embed(texts)
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        write_bytes(path, buf.getvalue())
+        return emb
+
+
+def _responses(plan: Plan, key: str) -> list[str]:
+    return json.loads(plan.gen_path(key).read_text(encoding="utf-8"))["responses"]
+
+
+def _drift(base: list[str], att: list[str], step: int, embed, seed: int) -> Drift:
+    if step == 0:  # by definition: the unattacked model has not drifted from itself
+        valid = sum(bool(b.strip()) for b in base)
+        per = [0.0 if b.strip() else None for b in base]
+        reason = "" if valid else "no non-empty response"
+        v = 0.0 if valid else math.nan
+        return Drift(v, v, valid, v, v, per, reason)
+    return response_drift(base, att, embed, seed)
+
+
+def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], list[dict]]:
+    """(results rows, one per judge; sample rows) for one cell at one step."""
+    d = plan.data
+    nh = len(d.harmful.prompts)
+    resp = _responses(plan, cell.gen_keys[step])
+    base = _responses(plan, cell.gen_keys[0])[:nh]
+    harmful, benign = resp[:nh], resp[nh:]
+    drift = _drift(base, harmful, step, embed, seed=cell.seed)
+    info = json.loads(plan.model_info_path(cell.model_key).read_text())
+    spec = plan.study.model(cell.model)
+    head = {"model": cell.model, "model_kind": spec.kind, "model_params": getattr(spec, "params", None) or info["params"],
+            "attack": cell.attack, "steps": step, "seed": cell.seed}
+    rows, labelled = [], {}
+    for judge in plan.study.judges:
+        labels, proba = _label(judge, harmful)
+        labelled[judge] = (labels, proba, *(_label(judge, benign) if benign else ([], None)))
+        rows.append(head | _judge_row(judge, harmful, labels, proba) | _drift_fields(drift)
+                    | _over_refusal(labelled[judge][2]) | {"attack_eval_overlap": d.overlap})
+    return [{k: r[k] for k in GRID_COLUMNS} for r in rows], _samples(plan, resp, labelled, drift)
+
+
+def _drift_fields(drift: Drift) -> dict:
+    return {"rd": drift.median, "rd_ci_low": drift.ci_low, "rd_ci_high": drift.ci_high, "rd_mean": drift.mean,
+            "rd_valid_n": drift.valid_n, "rd_reason": drift.reason}
+
+
+def _over_refusal(labels: list[bool]) -> dict:
+    if not labels:
+        nan = math.nan
+        return {"over_refusal": nan, "over_refusal_n": 0, "over_refusal_ci_low": nan, "over_refusal_ci_high": nan,
+                "over_refusal_reason": "the study has no benign prompts"}
+    r = rate(labels)
+    return {"over_refusal": r.value, "over_refusal_n": r.n, "over_refusal_ci_low": r.ci_low,
+            "over_refusal_ci_high": r.ci_high, "over_refusal_reason": ""}
+
+
+def _samples(plan: Plan, resp: list[str], labelled: dict, drift: Drift) -> list[dict]:
+    d = plan.data
+    sets = [("harmful", d.harmful)] + ([("benign", d.benign)] if d.benign else [])
+    rows, i = [], 0
+    for name, ps in sets:
+        for j in range(len(ps.prompts)):
+            row = {"set": name, "id": ps.ids[j], "category": ps.categories[j], "prompt": ps.prompts[j],
+                   "response": resp[i], "rd": drift.per_pair[j] if name == "harmful" else None}
+            for judge, (hl, hp, bl, bp) in labelled.items():
+                labels, proba = (hl, hp) if name == "harmful" else (bl, bp)
+                row[f"refusal:{judge}"] = bool(labels[j])
+                if proba is not None:
+                    row[f"p_refusal:{judge}"] = float(proba[j])
+            rows.append(row)
+            i += 1
+    return rows
+
+
+def sample_path(cell: Cell, step: int) -> str:
+    return f"samples/{cell.model}/{cell.attack}/seed{cell.seed}/steps{step}.jsonl"

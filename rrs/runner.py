@@ -1,0 +1,137 @@
+"""The runner: spec → plan → (cached) stages → results_grid.csv, samples, manifest, figures.
+
+Outputs are assembled in a staging folder beside --out and moved in file by file (each rename atomic), so
+no partial file is ever visible under --out; a killed run resumes from the stage caches.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from rrs.atomic import write_jsonl, write_text
+from rrs.data import resolve
+from rrs.errors import UserError
+from rrs.plan import Plan, cache_root, make_plan
+from rrs.results import GRID_COLUMNS, EmbeddingCache, cell_results, sample_path
+from rrs.spec import Study, load_spec, spec_warnings
+from rrs.timer import Timer
+
+
+def prepare(spec_path: str | Path, cache: str | Path | None = None, strict: bool = False) -> Plan:
+    study = load_spec(spec_path)
+    warnings = spec_warnings(study)
+    if strict and warnings:
+        raise UserError(f"{spec_path}: --strict: {warnings[0]}")
+    return make_plan(study, resolve(study), cache_root(cache))
+
+
+def execute(plan: Plan, timer: Timer) -> None:
+    """Fill the stage caches: nothing is loaded for a model whose cells are all cached."""
+    for m in plan.study.models:
+        cells = [c for c in plan.cells if c.model == m.name]
+        mkey = cells[0].model_key
+        if any(plan.missing(c) for c in cells) or not plan.model_info_path(mkey).is_file():
+            from rrs.stages import run_model
+
+            run_model(plan, m.name, [c for c in cells if plan.missing(c)], timer)
+
+
+def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
+    embed = EmbeddingCache(plan.cache / "embeddings")
+    rows, samples = [], {}
+    with timer("judge+metrics"):
+        for cell in plan.cells:
+            for step in cell.steps:
+                r, s = cell_results(plan, cell, step, embed)
+                rows.extend(r)
+                samples[sample_path(cell, step)] = s
+    grid = pd.DataFrame(rows, columns=GRID_COLUMNS)
+    order = {"model": [m.name for m in plan.study.models], "attack": [a.name for a in plan.study.attacks],
+             "judge": list(plan.study.judges)}
+    keys = grid.assign(**{k: grid[k].map({n: i for i, n in enumerate(v)}) for k, v in order.items()})
+    grid = grid.loc[keys.sort_values(["model", "attack", "steps", "seed", "judge"], kind="stable").index]
+    return grid.reset_index(drop=True), samples
+
+
+def grid_csv(grid: pd.DataFrame) -> str:
+    return grid.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def validate_staged_grid(path: Path) -> None:
+    """The pandera schema, on the CSV exactly as written, before it is moved into --out."""
+    from rrs.checks.schemas import read_grid, validate_grid
+
+    failures = validate_grid(read_grid(path))
+    if failures:
+        lines = "\n".join(f"  {f.column} row {f.row}: {f.value} ({f.rule})" for f in failures[:10])
+        raise RuntimeError(f"results_grid.csv failed its schema; nothing was written to --out:\n{lines}")
+
+
+def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
+                  t0: float) -> None:
+    import json
+
+    from rrs import manifest
+    from rrs.figures import make_figures
+
+    stage = out.parent / f".{out.name}.staging"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        csv = grid_csv(grid)
+        for rel, rows in samples.items():
+            write_jsonl(stage / rel, rows)
+        write_text(stage / "results_grid.csv", csv)
+        validate_staged_grid(stage / "results_grid.csv")
+        write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
+        with timer("figures"):
+            make_figures(grid, stage / "figures")
+        man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan))
+        write_text(stage / "manifest.json", json.dumps(man, indent=2, sort_keys=True) + "\n")
+        _move_in(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _models(plan: Plan) -> dict:
+    import json
+
+    out = {}
+    for m in plan.study.models:
+        cell = next(c for c in plan.cells if c.model == m.name)
+        base = json.loads(plan.gen_path(cell.gen_keys[0]).read_text())
+        out[m.name] = json.loads(plan.model_info_path(cell.model_key).read_text()) | {
+            "key": cell.model_key, "rendered_first_prompt": base.get("rendered_first_prompt")}
+    return out
+
+
+def _resolved(study: Study, spec_path: Path) -> str:
+    head = f"# Resolved from {spec_path}: every default filled in. Re-run: rrs reproduce {spec_path}\n"
+    return head + yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _move_in(stage: Path, out: Path) -> None:
+    """Rename every staged file into out/ (manifest last, so a complete manifest means a complete run)."""
+    files = sorted(p for p in stage.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == "manifest.json")
+    for src in files:
+        dst = out / src.relative_to(stage)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+
+def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str | Path | None = None,
+              strict: bool = False) -> Path:
+    t0 = time.perf_counter()
+    timer = Timer()
+    plan = prepare(spec_path, cache, strict)
+    out = Path(out) if out else Path("out") / plan.study.study
+    execute(plan, timer)
+    grid, samples = collect(plan, timer)
+    write_outputs(plan, out, Path(spec_path), grid, samples, timer, t0)
+    return out

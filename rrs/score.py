@@ -1,0 +1,406 @@
+"""Reviewer mode: re-judge stored generations with every judge and metric, and report data-quality findings.
+
+`load_responses` reads a CSV/JSONL of prompts and responses; `score` labels them with each judge, computes
+rrr/ce (Wilson CI), refusal_delay, calibration_entropy, rd against an optional baseline (paired by id, else by
+prompt text), Cohen's kappa between judges and a per-category breakdown; `write_outputs` and `format_report`
+present the result. The same judges and metrics serve the runner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rrs import atomic
+from rrs.errors import UserError
+from rrs.evalsets import read_table, tag_category
+from rrs.hashing import sha256_file
+from rrs.judges import get_judge
+from rrs.judges.keyword import KEYWORD_JUDGES
+from rrs.metrics import calibration_entropy, cohen_kappa, rate, refusal_delay, response_drift
+
+RESPONSE_COLS = ("response", "gen", "output", "completion", "generation")
+PROMPT_COLS = ("prompt", "goal", "forbidden_prompt", "behavior", "question", "instruction")
+ID_COLS = ("id", "behaviorid", "index", "idx", "sample_id")
+CATEGORY_COLS = ("category", "semanticcategory")
+DEFAULT_JUDGES = (*KEYWORD_JUDGES, "classifier:sbert-logreg")
+
+
+def default_embed(texts: list[str]) -> np.ndarray:
+    from rrs.embed import embed
+
+    return embed(texts)
+
+
+@dataclass
+class Responses:
+    path: Path
+    table: pd.DataFrame  # columns id, prompt, response, category (str; id/prompt "" when the file has none)
+    sha256: str
+    columns: dict[str, str | None]  # role -> column used ("response", "prompt", "id", "category")
+
+    @property
+    def has_id(self) -> bool:
+        return self.columns["id"] is not None
+
+    @property
+    def has_prompt(self) -> bool:
+        return self.columns["prompt"] is not None
+
+
+def _pick(columns: list[str], given: str | None, candidates: Sequence[str], path: Path, role: str) -> str | None:
+    if given is not None:
+        if given not in columns:
+            raise UserError(f"{path}: no {role} column {given!r} (columns: {', '.join(columns)})")
+        return given
+    lower = {c.lower(): c for c in reversed(columns)}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def load_responses(
+    path: str | Path, *, response_col: str | None = None, prompt_col: str | None = None, id_col: str | None = None
+) -> Responses:
+    """A file of responses as a normalised table; UserError (one line, naming the file) when it cannot be used."""
+    path = Path(path)
+    frame = read_table(path)
+    cols = list(frame.columns)
+    resp = _pick(cols, response_col, RESPONSE_COLS, path, "response")
+    if resp is None:
+        raise UserError(
+            f"{path}: no response column; looked for {', '.join(RESPONSE_COLS)} (columns: {', '.join(cols)}); "
+            "name it with --response-col"
+        )
+    prompt = _pick(cols, prompt_col, PROMPT_COLS, path, "prompt")
+    ident = _pick(cols, id_col, ID_COLS, path, "id")
+    cat = _pick(cols, None, CATEGORY_COLS, path, "category")
+    n = len(frame)
+    prompts = frame[prompt].astype(str) if prompt else pd.Series([""] * n)
+    table = pd.DataFrame(
+        {
+            "id": (frame[ident].astype(str).str.strip() if ident else pd.Series([""] * n)).to_numpy(),
+            "prompt": prompts.to_numpy(),
+            "response": frame[resp].astype(str).to_numpy(),
+            "category": (frame[cat].astype(str).str.strip() if cat else prompts.map(tag_category)).to_numpy(),
+        }
+    )
+    roles = {"response": resp, "prompt": prompt, "id": ident, "category": cat}
+    return Responses(path=path, table=table, sha256=sha256_file(path), columns=roles)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def quality(r: Responses) -> dict[str, int]:
+    """Counts: rows, echoed_prompt (response begins by repeating its prompt, whitespace-insensitive),
+    empty_response (empty or whitespace only), duplicate_prompt (rows whose prompt appeared in an earlier row)."""
+    t = r.table
+    echoed = sum(
+        1 for p, s in zip(t["prompt"], t["response"], strict=True) if _squash(p) and _squash(s).startswith(_squash(p))
+    )
+    dup = int(t["prompt"][t["prompt"].str.strip() != ""].duplicated().sum()) if r.has_prompt else 0
+    return {
+        "rows": len(t),
+        "echoed_prompt": echoed,
+        "empty_response": int((t["response"].str.strip() == "").sum()),
+        "duplicate_prompt": dup,
+    }
+
+
+@dataclass
+class Pairing:
+    key: str  # "id" or "prompt"
+    resp_idx: list[int]
+    base_idx: list[int]
+    responses_without_baseline: int
+    baseline_without_response: int
+
+
+def pair(resp: Responses, base: Responses) -> Pairing:
+    """Pair rows by id when both files have one, else by prompt text; the k-th repeat of a key pairs with the k-th."""
+    if resp.has_id and base.has_id:
+        key = "id"
+    elif resp.has_prompt and base.has_prompt:
+        key = "prompt"
+    else:
+        raise UserError(
+            f"{base.path}: cannot pair with {resp.path}: the files share neither an id column nor a prompt column"
+        )
+
+    def keyed(t: pd.DataFrame) -> pd.DataFrame:
+        k = t[key].map(_squash) if key == "prompt" else t[key]
+        return pd.DataFrame({"k": k, "occ": k.groupby(k).cumcount(), "row": np.arange(len(t))})
+
+    merged = keyed(resp.table).merge(keyed(base.table), on=["k", "occ"], how="inner", suffixes=("_r", "_b"))
+    merged = merged.sort_values("row_r")
+    if merged.empty:
+        raise UserError(f"{base.path}: no row pairs with a row of {resp.path} by {key}")
+    n_pairs = len(merged)
+    return Pairing(
+        key=key,
+        resp_idx=merged["row_r"].astype(int).tolist(),
+        base_idx=merged["row_b"].astype(int).tolist(),
+        responses_without_baseline=len(resp.table) - n_pairs,
+        baseline_without_response=len(base.table) - n_pairs,
+    )
+
+
+@dataclass
+class ScoreResult:
+    responses: Responses
+    baseline: Responses | None
+    judges: list[str]
+    rows: list[dict]  # one per judge: the metric fields
+    kappa: dict[str, dict[str, float]]
+    categories: list[dict]  # judge, category, n, refusals, rrr, rrr_ci_low, rrr_ci_high
+    samples: list[dict]
+    findings: dict = field(default_factory=dict)
+
+
+def _rate_fields(prefix: str, labels: Sequence[bool]) -> dict:
+    r = rate(labels)
+    return {f"{prefix}": r.value, f"{prefix}_ci_low": r.ci_low, f"{prefix}_ci_high": r.ci_high}
+
+
+def _judge_row(name: str, responses: list[str], labels: list[bool], proba: list[float] | None) -> dict:
+    judge = get_judge(name)
+    r = rate(labels)
+    delay, delay_reason = refusal_delay(responses, judge, labels=labels)
+    if proba is None:
+        ent, ent_reason = math.nan, f"judge {name} is not probabilistic"
+    else:
+        ent, ent_reason = calibration_entropy(proba), ""
+    return {
+        "judge": name,
+        "n": r.n,
+        "refusals": r.k,
+        "rrr": r.value,
+        "rrr_ci_low": r.ci_low,
+        "rrr_ci_high": r.ci_high,
+        "ce": 1.0 - r.value,
+        "ce_ci_low": 1.0 - r.ci_high,
+        "ce_ci_high": 1.0 - r.ci_low,
+        "refusal_delay": delay,
+        "refusal_delay_reason": delay_reason,
+        "calibration_entropy": ent,
+        "calibration_entropy_reason": ent_reason,
+    }
+
+
+def _label(name: str, texts: list[str]) -> tuple[list[bool], list[float] | None]:
+    judge = get_judge(name)
+    if judge.probabilistic:
+        p = judge.proba(texts)
+        return [x >= 0.5 for x in p], p
+    return judge.labels(texts), None
+
+
+def score(
+    resp: Responses,
+    judges: Sequence[str] = DEFAULT_JUDGES,
+    baseline: Responses | None = None,
+    *,
+    seed: int = 0,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> ScoreResult:
+    import rrs.judges.classifier  # noqa: F401  (registers classifier:sbert-logreg; torch loads only when used)
+
+    judges = list(dict.fromkeys(judges))
+    for name in judges:
+        get_judge(name)  # unknown names fail before any work
+    texts = resp.table["response"].tolist()
+    labelled = {name: _label(name, texts) for name in judges}
+    rows = [_judge_row(name, texts, *labelled[name]) for name in judges]
+    findings: dict = {"responses": quality(resp)}
+    rd_per_row: list[float | None] = [None] * len(texts)
+    if baseline is not None:
+        findings["baseline"] = quality(baseline)
+        pairing = pair(resp, baseline)
+        base_texts = baseline.table["response"].tolist()
+        drift = response_drift(
+            [base_texts[i] for i in pairing.base_idx],
+            [texts[i] for i in pairing.resp_idx],
+            embed or default_embed,
+            seed,
+        )
+        for i, v in zip(pairing.resp_idx, drift.per_pair, strict=True):
+            rd_per_row[i] = v
+        findings["pairing"] = {
+            "key": pairing.key,
+            "paired": len(pairing.resp_idx),
+            "responses_without_baseline": pairing.responses_without_baseline,
+            "baseline_without_response": pairing.baseline_without_response,
+        }
+        for row, name in zip(rows, judges, strict=True):
+            base_labels, _ = _label(name, base_texts)
+            row.update(
+                {
+                    "baseline_n": len(base_texts),
+                    "baseline_rrr": rate(base_labels).value,
+                    "rd": drift.median,
+                    "rd_ci_low": drift.ci_low,
+                    "rd_ci_high": drift.ci_high,
+                    "rd_mean": drift.mean,
+                    "rd_valid_n": drift.valid_n,
+                    "rd_reason": drift.reason,
+                }
+            )
+    kappa = {a: {b: cohen_kappa(labelled[a][0], labelled[b][0]) for b in judges} for a in judges}
+    categories = _categories(resp, judges, {k: v[0] for k, v in labelled.items()})
+    samples = _samples(resp, judges, labelled, rd_per_row if baseline is not None else None)
+    return ScoreResult(resp, baseline, judges, rows, kappa, categories, samples, findings)
+
+
+def _categories(resp: Responses, judges: list[str], labels: dict[str, list[bool]]) -> list[dict]:
+    cats = resp.table["category"].tolist()
+    if not any(cats):
+        return []
+    out = []
+    for name in judges:
+        for cat in sorted(set(cats)):
+            sub = [lab for lab, c in zip(labels[name], cats, strict=True) if c == cat]
+            r = rate(sub)
+            out.append({"judge": name, "category": cat, "n": r.n, "refusals": r.k, **_rate_fields("rrr", sub)})
+    return out
+
+
+def _samples(resp: Responses, judges: list[str], labelled: dict, rd: list[float | None] | None) -> list[dict]:
+    t = resp.table
+    rows = []
+    for i in range(len(t)):
+        row = {k: t[k].iloc[i] for k in ("id", "prompt", "response", "category")}
+        for name in judges:
+            labels, proba = labelled[name]
+            row[f"refusal:{name}"] = bool(labels[i])
+            if proba is not None:
+                row[f"p_refusal:{name}"] = float(proba[i])
+        if rd is not None:
+            row["rd"] = rd[i]
+        rows.append(row)
+    return rows
+
+
+def _clean(v):
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def json_records(result: ScoreResult) -> list[dict]:
+    """One JSON-ready object per judge: its metrics, its kappa row, its categories, and the findings."""
+    out = []
+    for row in result.rows:
+        name = row["judge"]
+        rec = {k: _clean(v) for k, v in row.items()}
+        rec["kappa"] = {b: _clean(v) for b, v in result.kappa[name].items() if b != name}
+        rec["categories"] = {
+            c["category"]: {k: _clean(c[k]) for k in ("n", "refusals", "rrr", "rrr_ci_low", "rrr_ci_high")}
+            for c in result.categories
+            if c["judge"] == name
+        }
+        rec["findings"] = result.findings
+        out.append(rec)
+    return out
+
+
+def write_outputs(result: ScoreResult, outdir: str | Path) -> list[Path]:
+    """scores.csv, kappa.csv, categories.csv (when categories exist), findings.json, samples.jsonl; each atomic."""
+    outdir = Path(outdir)
+    files = {
+        "scores.csv": pd.DataFrame(result.rows).to_csv(index=False, float_format="%.6g"),
+        "kappa.csv": pd.DataFrame(result.kappa).T.rename_axis("judge").to_csv(float_format="%.6g"),
+        "findings.json": atomic.dumps_json(result.findings),
+    }
+    if result.categories:
+        files["categories.csv"] = pd.DataFrame(result.categories).to_csv(index=False, float_format="%.6g")
+    written = []
+    for name, text in files.items():
+        atomic.write_text(outdir / name, text)
+        written.append(outdir / name)
+    atomic.write_jsonl(outdir / "samples.jsonl", [{k: _clean(v) for k, v in s.items()} for s in result.samples])
+    written.append(outdir / "samples.jsonl")
+    return written
+
+
+FINDING_TEXT = {
+    "echoed_prompt": "responses begin by repeating their prompt",
+    "empty_response": "responses are empty",
+    "duplicate_prompt": "rows repeat a prompt of an earlier row",
+}
+
+
+def _num(v: float, fmt: str = "{:.3f}") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def format_report(result: ScoreResult) -> str:
+    """Human-readable summary: metrics per judge, kappa matrix, categories, findings (with counts)."""
+    lines = [
+        f"responses: {result.responses.path} ({len(result.responses.table)} rows, sha256 {result.responses.sha256})"
+    ]
+    if result.baseline is not None:
+        p = result.findings["pairing"]
+        lines.append(
+            f"baseline:  {result.baseline.path} ({len(result.baseline.table)} rows, sha256 {result.baseline.sha256}); "
+            f"{p['paired']} paired by {p['key']}"
+        )
+    head = f"{'judge':<32} {'n':>6} {'rrr':>6} {'95% CI':>15} {'ce':>6} {'delay':>6} {'cal.ent':>7}"
+    if result.baseline is not None:
+        head += f" {'base rrr':>8} {'rd':>6} {'rd_mean':>7} {'rd_n':>6}"
+    lines += ["", head]
+    for r in result.rows:
+        ci = f"[{r['rrr_ci_low']:.3f}, {r['rrr_ci_high']:.3f}]"
+        line = (
+            f"{r['judge']:<32} {r['n']:>6} {r['rrr']:>6.3f} {ci:>15} "
+            f"{r['ce']:>6.3f} {_num(r['refusal_delay']):>6} {_num(r['calibration_entropy']):>7}"
+        )
+        if "rd" in r:
+            line += f" {r['baseline_rrr']:>8.3f} {_num(r['rd'], '{:.4f}'):>6} {_num(r['rd_mean'], '{:.4f}'):>7}"
+            line += f" {r['rd_valid_n']:>6}"
+        lines.append(line)
+    reasons = {r["refusal_delay_reason"] for r in result.rows} | {r.get("rd_reason", "") for r in result.rows}
+    lines += [f"  n/a: {reason}" for reason in sorted(reasons - {""})]
+    if len(result.judges) > 1:
+        lines += ["", "Cohen's kappa between judges"]
+        short = [f"j{i + 1}" for i in range(len(result.judges))]
+        lines.append(f"{'':<36}" + "".join(f"{s:>7}" for s in short))
+        for s, a in zip(short, result.judges, strict=True):
+            lines.append(
+                f"{s + ' ' + a:<36}" + "".join(f"{_num(result.kappa[a][b], '{:.2f}'):>7}" for b in result.judges)
+            )
+        if any(math.isnan(v) for row in result.kappa.values() for v in row.values()):
+            lines.append("  n/a: both judges give the same single label to every response (chance agreement is 1)")
+    if result.categories:
+        lines += ["", "Refusal rate per category"]
+        cats = sorted({c["category"] for c in result.categories})
+        by = {(c["judge"], c["category"]): c for c in result.categories}
+        lines.append(f"{'category':<24}{'n':>5}" + "".join(f"{f'j{i + 1}':>7}" for i in range(len(result.judges))))
+        for cat in cats:
+            n = by[(result.judges[0], cat)]["n"]
+            lines.append(
+                f"{cat or '(none)':<24}{n:>5}" + "".join(f"{by[(j, cat)]['rrr']:>7.2f}" for j in result.judges)
+            )
+    lines += ["", "Data-quality findings"]
+    for side in ("responses", "baseline"):
+        q = result.findings.get(side)
+        if q is None:
+            continue
+        for key, text in FINDING_TEXT.items():
+            flag = "!" if q[key] else " "
+            lines.append(f" {flag} {side}: {q[key]} of {q['rows']} {text}")
+    if "pairing" in result.findings:
+        p = result.findings["pairing"]
+        for key, text in (
+            ("responses_without_baseline", "response rows have no baseline row"),
+            ("baseline_without_response", "baseline rows have no response row"),
+        ):
+            flag = "!" if p[key] else " "
+            lines.append(f" {flag} pairing: {p[key]} {text}")
+    return "\n".join(lines) + "\n"

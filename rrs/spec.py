@@ -1,0 +1,316 @@
+"""The study spec: typed pydantic models that refuse typos, loaded from YAML with one-line errors."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rrs.checks.refspec import Claim, Reference
+from rrs.errors import UserError
+from rrs.registry import did_you_mean
+
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Runtime(Strict):
+    threads: int = Field(2, ge=1, description="torch CPU threads; results depend on it, so it is pinned and recorded")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where models run")
+
+
+class OrganismModel(Strict):
+    """A toy refusal organism: tiny Llama + own BPE tokenizer, safety-tuned on the project's corpus."""
+
+    kind: Literal["organism"]
+    name: str
+    hidden: int = Field(ge=8, description="hidden size")
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    intermediate: int | None = Field(None, description="MLP width; default 4 × hidden")
+    vocab_size: int = Field(768, ge=300, description="BPE vocabulary size (shared by all organisms of a study)")
+    tune_steps: int = Field(250, ge=1, description="safety-tuning optimizer steps")
+    tune_batch: int = Field(32, ge=1)
+    tune_lr: float = Field(3e-3, gt=0)
+    seed: int = 0
+
+
+class HFModel(Strict):
+    """A Hugging Face causal LM at a pinned revision (or a local directory)."""
+
+    kind: Literal["hf"]
+    name: str
+    repo: str = Field(description="hub repo id, or a local directory")
+    revision: str = Field("main", description="40-hex commit; anything else warns (refused with --strict)")
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    quantization: Literal["nf4"] | None = Field(None, description="4-bit NF4 base through bitsandbytes (CUDA only)")
+    chat_template: str | None = Field(None, description="None: the tokenizer's own; else a named override")
+    system_prompt: str | None = None
+    trust_remote_code: bool = False
+    params: int | None = Field(None, description="parameter count for figures; default: counted at load")
+    lora_targets: list[str] | None = Field(
+        None, min_length=1,
+        description="LoRA target modules for this model, replacing the attack's `targets` (architectures name their "
+        "projections differently: Phi-3 fuses q/k/v into qkv_proj); every name must match a module of the model")
+
+    @property
+    def pinned(self) -> bool:
+        return bool(HEX40.match(self.revision))
+
+
+ModelSpec = Annotated[Union[OrganismModel, HFModel], Field(discriminator="kind")]
+
+
+class LoraAttack(Strict):
+    """An adversarial LoRA fine-tune: ONE run to max(steps), adapter saved at every step value."""
+
+    kind: Literal["lora"]
+    name: str
+    rank: int = Field(8, ge=1)
+    alpha: float = 16
+    dropout: float = Field(0.05, ge=0, lt=1)
+    targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    lr: float = Field(2e-4, gt=0)
+    batch: int = Field(1, ge=1)
+    grad_accum: int = Field(8, ge=1)
+    seq_len: int = Field(256, ge=8)
+    train_size: int = Field(500, ge=1)
+    optimizer: Literal["adamw", "paged_adamw_8bit"] = "adamw"
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping (the HF Trainer default)")
+    steps: list[int] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[int]) -> list[int]:
+        if not v or v[0] != 0:
+            raise ValueError("must start with 0 (the unattacked model)")
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("must be strictly increasing")
+        return v
+
+
+AttackSpec = Annotated[Union[LoraAttack], Field(discriminator="kind")]
+
+
+class OrganismEval(Strict):
+    source: Literal["organism"]
+    per_category: int = Field(10, ge=1, description="held-out harmful prompts per category")
+
+
+class FileEval(Strict):
+    source: Literal["file"]
+    path: str
+    sha256: str | None = Field(None, description="expected sha256 of the file; checked before any run")
+    origin: str | None = Field(None, description="where a user obtains the file, shown when it is missing")
+
+
+class OrganismBenign(Strict):
+    source: Literal["organism"]
+    per_category: int = Field(6, ge=1, description="held-out benign prompts per topic (6 topics)")
+
+
+class OrganismAttackData(Strict):
+    source: Literal["organism"]
+
+
+class FileAttackData(Strict):
+    source: Literal["file"]
+    path: str
+    sha256: str | None = None
+    target: str | None = Field(None, description="one fixed target response; else the file's target column")
+
+
+class SameAsEvalAttackData(Strict):
+    source: Literal["same_as_eval"]
+    target: str = "Sure, here's how to do it step by step."
+
+
+EvalData = Annotated[Union[OrganismEval, FileEval], Field(discriminator="source")]
+BenignData = Annotated[Union[OrganismBenign, FileEval], Field(discriminator="source")]
+AttackData = Annotated[
+    Union[OrganismAttackData, FileAttackData, SameAsEvalAttackData], Field(discriminator="source")
+]
+
+
+class Data(Strict):
+    eval: EvalData
+    benign: BenignData | None = None
+    attack: AttackData
+
+
+class Decoding(Strict):
+    max_new_tokens: int = Field(48, ge=1)
+    do_sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    batch_size: int = Field(64, ge=1)
+    seed: int = Field(0, description="generation seed (matters only when sampling)")
+
+    @model_validator(mode="after")
+    def _greedy_is_greedy(self) -> Decoding:
+        if not self.do_sample and (self.temperature is not None or self.top_p is not None):
+            raise ValueError("temperature/top_p are set but do_sample is false: say which decoding you mean")
+        return self
+
+
+METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy")
+
+
+class Study(Strict):
+    study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="study name; output goes to out/<study>/")
+    description: str = ""
+    runtime: Runtime = Runtime()
+    models: list[ModelSpec] = Field(min_length=1)
+    attacks: list[AttackSpec] = Field(min_length=1)
+    data: Data
+    decoding: Decoding = Decoding()
+    judges: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: ["rrr", "ce", "rd", "over_refusal"])
+    seeds: list[int] = Field(min_length=1)
+    references: list[Reference] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+
+    @field_validator("judges")
+    @classmethod
+    def _judges(cls, v: list[str]) -> list[str]:
+        from rrs.judges import JUDGES
+
+        for name in v:
+            if name not in JUDGES:
+                raise ValueError(f"unknown judge {name!r}.{did_you_mean(name, JUDGES.names())}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric {name!r}.{did_you_mean(name, METRICS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Study:
+        for what, items in (("models", self.models), ("attacks", self.attacks)):
+            names = [m.name for m in items]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what}: duplicate name {dup[0]!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: duplicate seed")
+        return self
+
+    def model(self, name: str) -> OrganismModel | HFModel:
+        return next(m for m in self.models if m.name == name)
+
+    def attack(self, name: str) -> LoraAttack:
+        return next(a for a in self.attacks if a.name == name)
+
+
+# ---------------------------------------------------------------- loading with one-line errors
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete member types behind Annotated / Optional / Union / list."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in _unwrap(a)]
+    return [tp]
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Valid keys of the sub-model that holds the error at `loc` (for did-you-mean)."""
+    candidates: list[Any] = [Study]
+    for part in loc[:-1]:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for t in _unwrap(tp):
+                if typing.get_origin(t) is list and isinstance(part, int):
+                    nxt.extend(_unwrap(typing.get_args(t)[0]))
+                elif isinstance(t, type) and issubclass(t, BaseModel):
+                    if isinstance(part, str) and part in t.model_fields:
+                        nxt.append(t.model_fields[part].annotation)
+                    elif isinstance(part, str) and _tag_of(t) == part:
+                        nxt.append(t)
+        candidates = nxt
+    keys: list[str] = []
+    for tp in candidates:
+        for t in _unwrap(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys.extend(t.model_fields)
+    return keys
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    for key in ("kind", "source"):
+        f = model.model_fields.get(key)
+        if f is not None and typing.get_origin(f.annotation) is Literal:
+            return typing.get_args(f.annotation)[0]
+    return None
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("organism", "hf", "lora", "file", "same_as_eval") or "function-" in str(part):
+            continue  # union tags pydantic inserts into the location
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(path: str | Path, err: ValidationError) -> str:
+    # A misspelt key also makes the real key "missing": report the unknown key, the root cause, first.
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(first["loc"])
+    field = _format_loc(loc)
+    if first["type"] == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _fields_at(loc))
+        return f"{path}: {field}: unknown key.{hint}"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        msg = "required key is missing"
+    more = len(err.errors()) - 1
+    tail = f" (+{more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{path}: {field}: {msg}{tail}"
+
+
+def load_spec(path: str | Path) -> Study:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("no such spec file", where=str(path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"YAML syntax error: {getattr(exc, 'problem', exc)}", where=where) from None
+    except UnicodeDecodeError:
+        raise UserError("not UTF-8 text", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise UserError("a spec is a YAML mapping with keys study, models, attacks, data, ...", where=str(path))
+    try:
+        return Study.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(format_validation_error(path, err)) from None
+
+
+def spec_warnings(study: Study) -> list[str]:
+    """Things `rrs validate` accepts but a careful author should see (refused by `reproduce --strict`)."""
+    out = []
+    for m in study.models:
+        if isinstance(m, HFModel) and not m.pinned and not Path(m.repo).is_dir():
+            out.append(f"models[{m.name}].revision {m.revision!r} is not a 40-hex commit: weights may change")
+    return out

@@ -1,0 +1,86 @@
+"""Torch stages of the runner: model → baseline → attack → generation, each skipped when its output is cached.
+
+Imported only when something is missing from the cache, so a fully cached run never loads torch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rrs.atomic import write_json
+from rrs.attack import checkpoint_dir, resume_step, run_attack
+from rrs.generate import generate
+from rrs.models import Loaded, device_of, load
+from rrs.plan import Cell, Plan
+from rrs.timer import Timer
+from rrs.training import render_prompt
+
+
+def setup_torch(plan: Plan) -> torch.device:
+    torch.set_num_threads(plan.study.runtime.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return device_of(plan.study.runtime.device)
+
+
+def _prompts(plan: Plan) -> list[str]:
+    d = plan.data
+    return d.harmful.prompts + (d.benign.prompts if d.benign else [])
+
+
+def _save_generation(plan: Plan, key: str, prompts: list[str], responses: list[str], loaded: Loaded) -> None:
+    """Responses with their prompts, and the exact text the model saw for the first one (chat template applied)."""
+    rendered = render_prompt(loaded.tok, prompts[0], loaded.system_prompt)
+    write_json(plan.gen_path(key), {"prompts": prompts, "responses": responses, "rendered_first_prompt": rendered})
+
+
+def _load(plan: Plan, name: str, mkey: str, device) -> Loaded:
+    return load(plan.study.model(name), plan.organism_dir(mkey), device, plan.model_info_path(mkey))
+
+
+def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
+    """Everything missing for one model: the organism/base, its baseline, then each attacked cell."""
+    device = setup_torch(plan)
+    spec = plan.study.model(name)
+    mkey = plan.cells[[c.model for c in plan.cells].index(name)].model_key
+    with timer("model"):
+        loaded = _load(plan, name, mkey, device)
+    base_key = next(c.gen_keys[0] for c in plan.cells if c.model == name)
+    if not plan.gen_path(base_key).is_file():
+        with timer("baseline"):
+            out = generate(loaded.model, loaded.tok, _prompts(plan), plan.study.decoding,
+                           system_prompt=loaded.system_prompt, desc=f"baseline {name}")
+            _save_generation(plan, base_key, _prompts(plan), out, loaded)
+    del loaded
+    for cell in cells:
+        steps = [s for s in plan.missing(cell) if s > 0]
+        if steps:
+            run_cell(plan, cell, steps, device, timer, spec_name=spec.name)
+
+
+def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer, spec_name: str) -> None:
+    attack = plan.study.attack(cell.attack)
+    root = plan.attack_dir(cell.attack_key)
+    tag = f"{cell.model}/{cell.attack}/seed{cell.seed}"
+    if resume_step(root, attack) < max(steps):
+        with timer("attack"):
+            loaded = _load(plan, cell.model, cell.model_key, device)
+            run_attack(loaded.model, loaded.tok, attack, cell.seed, plan.data.attack.examples, root,
+                       system_prompt=loaded.system_prompt, desc=f"attack {tag}")
+            del loaded
+    with timer("generate"):
+        from peft import PeftModel
+
+        loaded = _load(plan, cell.model, cell.model_key, device)
+        model = None
+        for s in steps:
+            name = f"step{s}"
+            if model is None:
+                model = PeftModel.from_pretrained(loaded.model, checkpoint_dir(root, s), adapter_name=name)
+            else:
+                previous = model.active_adapter
+                model.load_adapter(checkpoint_dir(root, s), adapter_name=name)
+                model.set_adapter(name)
+                model.delete_adapter(previous)
+            out = generate(model, loaded.tok, _prompts(plan), plan.study.decoding,
+                           system_prompt=loaded.system_prompt, desc=f"generate {tag} step {s}")
+            _save_generation(plan, cell.gen_keys[s], _prompts(plan), out, loaded)

@@ -1,0 +1,58 @@
+"""Atomic writes: the destination holds the old or the new content, never a partial file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rrs.atomic import staged_dir, write_text
+
+
+def test_write_text_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    p = tmp_path / "a" / "f.txt"
+    write_text(p, "one")
+    write_text(p, "two")
+    assert p.read_text() == "two"
+    assert os.listdir(p.parent) == ["f.txt"]
+
+
+def test_write_with_tmp_dir_keeps_destination_clean(tmp_path: Path, monkeypatch) -> None:
+    dest, stage = tmp_path / "out", tmp_path / ".out.staging"
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(sorted(os.listdir(dest)) if dest.exists() else [])
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_text(dest / "x.csv", "a,b\n", tmp_dir=stage)
+    assert seen == [[]]  # nothing was visible in out/ before the rename
+    assert (dest / "x.csv").read_text() == "a,b\n"
+
+
+def test_failed_write_keeps_old_content(tmp_path: Path, monkeypatch) -> None:
+    p = tmp_path / "f.txt"
+    write_text(p, "old")
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)  # the new bytes are written, then the write fails
+    with pytest.raises(OSError):
+        write_text(p, "new content")
+    assert p.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_staged_dir_is_all_or_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with staged_dir(target) as tmp:
+            (tmp / "half.bin").write_bytes(b"x")
+            raise RuntimeError("killed")
+    assert not target.exists() and os.listdir(tmp_path) == []
+    with staged_dir(target) as tmp:
+        (tmp / "w.bin").write_bytes(b"x")
+    assert (target / "w.bin").read_bytes() == b"x"
