@@ -71,16 +71,24 @@ def staged_file(path: str | Path, suffix: str = "", tmp_dir: Path | None = None)
 
 
 @contextmanager
-def staged_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temp directory beside `path`; on success it replaces `path` in one rename."""
+def staged_dir(path: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a temp directory beside `path`; on success it becomes `path` in one rename.
+
+    Cache folders are content-keyed, so by default, when another process finished the same `path` first, its
+    copy is kept (ours is identical by construction) and a reader of that copy is never disturbed. With
+    `replace`, an existing `path` is removed first (publishing a new version of a folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
+        if replace and path.exists():
             shutil.rmtree(path)
-        os.replace(tmp, path)
+        try:
+            os.rename(tmp, path)  # fails if path exists and is not empty
+        except OSError:
+            if not path.exists():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -83,7 +83,9 @@ def generation_defaults(model) -> dict:
     cfg = getattr(model, "generation_config", None)
     if cfg is None:
         return {}
-    return {k: v for k, v in sorted(cfg.to_diff_dict().items()) if k != "transformers_version"}
+    skip = ("transformers_version", "use_cache", "return_dict_in_generate")
+    return {k: v for k, v in sorted(cfg.to_diff_dict().items())
+            if k not in skip and not k.startswith(("_", "output_"))}
 
 
 def _info(model, tok, **extra) -> dict:

@@ -12,7 +12,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from rrs import corpus
 from rrs.progress import progress
 from rrs.spec import OrganismModel
-from rrs.training import Batcher, Example as TrainExample, lm_step
+from rrs.training import Batcher, lm_step
+from rrs.training import Example as TrainExample
 
 SPECIAL = {"pad": "<|pad|>", "eos": "<|eos|>", "user": "<|user|>", "assistant": "<|assistant|>", "system": "<|system|>"}
 CHAT_TEMPLATE = (

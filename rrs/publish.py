@@ -57,7 +57,7 @@ def publish(run: str | Path, dest: str | Path | None = None, *, cwd: Path | None
     if dirty is not False:
         raise UserError(f"manifest.json: git.dirty is {json.dumps(dirty)}: the run was not made from a clean tree; "
                         "rerun it from a commit", where=str(run))  # fmt: skip
-    with staged_dir(dest) as tmp:
+    with staged_dir(dest, replace=True) as tmp:
         for name in PUBLISHED:
             if (src / name).is_dir():
                 shutil.copytree(src / name, tmp / name, ignore=shutil.ignore_patterns(".*"))

@@ -125,13 +125,21 @@ def _move_in(stage: Path, out: Path) -> None:
         os.replace(src, dst)
 
 
+def finish(plan: Plan, spec_path: str | Path, out: str | Path | None, timer: Timer, t0: float) -> Path:
+    """Judge + metrics from the (complete) caches, then write every output. Loads no model."""
+    out = Path(out) if out else Path("out") / plan.study.study
+    missing = [f"{c.model}/{c.attack}/seed{c.seed}" for c in plan.cells if plan.missing(c)]
+    if missing:
+        raise RuntimeError(f"cannot write results: cells not finished: {', '.join(missing)}")
+    grid, samples = collect(plan, timer)
+    write_outputs(plan, out, Path(spec_path), grid, samples, timer, t0)
+    return out
+
+
 def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str | Path | None = None,
               strict: bool = False) -> Path:
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
-    out = Path(out) if out else Path("out") / plan.study.study
     execute(plan, timer)
-    grid, samples = collect(plan, timer)
-    write_outputs(plan, out, Path(spec_path), grid, samples, timer, t0)
-    return out
+    return finish(plan, spec_path, out, timer, t0)

@@ -66,7 +66,7 @@ class HFModel(Strict):
         return bool(HEX40.match(self.revision))
 
 
-ModelSpec = Annotated[Union[OrganismModel, HFModel], Field(discriminator="kind")]
+ModelSpec = Annotated[OrganismModel | HFModel, Field(discriminator="kind")]
 
 
 class LoraAttack(Strict):
@@ -97,7 +97,7 @@ class LoraAttack(Strict):
         return v
 
 
-AttackSpec = Annotated[Union[LoraAttack], Field(discriminator="kind")]
+AttackSpec = Annotated[LoraAttack, Field(discriminator="kind")]
 
 
 class OrganismEval(Strict):
@@ -133,10 +133,10 @@ class SameAsEvalAttackData(Strict):
     target: str = "Sure, here's how to do it step by step."
 
 
-EvalData = Annotated[Union[OrganismEval, FileEval], Field(discriminator="source")]
-BenignData = Annotated[Union[OrganismBenign, FileEval], Field(discriminator="source")]
+EvalData = Annotated[OrganismEval | FileEval, Field(discriminator="source")]
+BenignData = Annotated[OrganismBenign | FileEval, Field(discriminator="source")]
 AttackData = Annotated[
-    Union[OrganismAttackData, FileAttackData, SameAsEvalAttackData], Field(discriminator="source")
+    OrganismAttackData | FileAttackData | SameAsEvalAttackData, Field(discriminator="source")
 ]
 
 

@@ -56,3 +56,15 @@ def test_staged_dir_is_all_or_nothing(tmp_path: Path) -> None:
     with staged_dir(target) as tmp:
         (tmp / "w.bin").write_bytes(b"x")
     assert (target / "w.bin").read_bytes() == b"x"
+
+
+def test_staged_dir_keeps_a_concurrent_finishers_copy_unless_replacing(tmp_path: Path) -> None:
+    target = tmp_path / "key"
+    with staged_dir(target) as tmp:
+        (tmp / "a").write_text("first")
+    with staged_dir(target) as tmp:  # a second process finishing the same content-keyed folder
+        (tmp / "a").write_text("second")
+    assert (target / "a").read_text() == "first" and os.listdir(tmp_path) == ["key"]
+    with staged_dir(target, replace=True) as tmp:
+        (tmp / "a").write_text("third")
+    assert (target / "a").read_text() == "third" and os.listdir(tmp_path) == ["key"]

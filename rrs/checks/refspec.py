@@ -52,6 +52,9 @@ class Reference(_Strict):
     tolerance: float = Field(ge=0)
     aggregate: Literal["mean", "only"] = Field("mean", description="mean over the selected rows, or exactly one row")
     source: str = Field(min_length=1, description="paper/table/commit the number comes from, and any definition caveat")
+    comparable: bool = Field(
+        True, description="false: the published number used another definition, judge or decoding than the spec; it "
+        "is reported beside the fresh value but never fails a check (the source says why)")
 
     metric_is_known = field_validator("metric")(_known_metric)
 

@@ -1,7 +1,7 @@
 """`rrs check [DIR ...] [--all] [--fresh DIR] [--report PATH]` and `rrs publish RUN [--to DIR]`.
 
 `rrs check` verifies published results on a laptop without torch: schemas and cross-file consistency, reference
-numbers, claims and figures (rrs/checks/run.py). `--all` checks every artifacts/<study>/ and, where out/<study>/
+numbers, claims and figures (rrs/checks/run.py). `--all` (the default when no DIR is given) checks every artifacts/<study>/ and, where out/<study>/
 holds a finished run (results_grid.csv), compares that fresh reproduction with the published one. It prints one
 table per section and writes the same as markdown to out/check_report.md (or --report): never into the checked
 directories, so a published artifact does not change when it is checked. Exit status: 0 when everything holds,
@@ -26,9 +26,7 @@ def _targets(dirs: list[Path], all_: bool, fresh: Path | None, artifacts: Path, 
         raise UserError("give result directories or --all, not both")
     if fresh is not None and (all_ or len(dirs) != 1):
         raise UserError("--fresh compares one fresh run with one published DIR: give exactly one DIR")
-    if not all_:
-        if not dirs:
-            raise UserError("nothing to check: give a result directory (e.g. artifacts/smoke) or --all")
+    if dirs:
         return [(d, fresh) for d in dirs], []
     studies = sorted(d for d in artifacts.glob("*/") if d.is_dir() and not d.name.startswith("."))
     if not studies:

@@ -33,24 +33,75 @@ def reproduce(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt 
                                f"manifest.json, figures/). Compare with the published run: make check")
 
 
-def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: StrictOpt = False) -> None:
-    """Alias of reproduce with a required SPEC."""
-    reproduce(spec, out, cache, strict)
+def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: StrictOpt = False,
+        executor: Annotated[str, typer.Option(
+            "--executor", help="inline (in this process, the default) | local (one subprocess per job) | slurm "
+            "(one SLURM job per cell through submitit) | debug (submitit, in this process). Jobs share the stage "
+            "cache (on SLURM it must be on a shared filesystem): finished cells are skipped, a rerun resumes.")]
+        = "inline",
+        partition: Annotated[str | None, typer.Option("--partition", help="SLURM partition.")] = None,
+        gpus: Annotated[int | None, typer.Option(
+            "--gpus", min=0, help="GPUs per job; default 0 for runtime.device cpu, else 1.")] = None,
+        time_min: Annotated[int | None, typer.Option(
+            "--time-min", min=1, help="Time limit per job in minutes (default 240); a job that runs out is "
+            "requeued and resumes.")] = None,
+        mem_gb: Annotated[float | None, typer.Option("--mem-gb", min=0.1, help="Memory per job (GB).")] = None,
+        max_parallel: Annotated[int | None, typer.Option(
+            "--max-parallel", min=1, help="Jobs running at once; local default: CPU cores // runtime.threads.")]
+        = None,
+        log_dir: Annotated[Path | None, typer.Option(
+            "--log-dir", help="submitit folder for job pickles and logs; default <cache>/submitit.")] = None,
+        ) -> None:
+    """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
+    from rrs.errors import UserError
+    from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
+
+    kind = parse_executor(executor)
+    res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir)
+    if kind is ExecutorKind.inline:
+        if res.given():
+            raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
+        reproduce(spec, out, cache, strict)
+        return
+    try:
+        path = run_jobs(spec, out, cache, strict, kind, res)
+    except JobsFailed as err:
+        for line in err.lines:
+            typer.echo(f"rrs: error: {line}", err=True)
+        typer.echo("rrs: what finished is cached; rerun the same command to resume", err=True)
+        raise typer.Exit(1) from None
+    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, samples/, "
+                               f"manifest.json, figures/). Compare with the published run: make check")
 
 
 def validate(spec: SpecArg) -> None:
-    """Check SPEC without running it: keys, types, judges, metrics, data files."""
+    """Check SPEC without running it: keys, types, judges, metrics, chat templates, data files. A data file the user
+    must still place (e.g. data/raw/redteam_eval.csv) is a warning naming its sha256 and origin; `reproduce` refuses."""
     from rrs.data import resolve
-    from rrs.spec import load_spec, spec_warnings
+    from rrs.errors import UserError
+    from rrs.fetch import missing_files
+    from rrs.spec import HFModel, load_spec, spec_warnings
+    from rrs.templates import chat_template
 
     study = load_spec(spec)
-    data = resolve(study)
-    for w in spec_warnings(study):
+    for i, m in enumerate(study.models):
+        if isinstance(m, HFModel) and m.chat_template is not None:
+            try:
+                chat_template(m.chat_template)
+            except UserError as err:
+                raise UserError(f"{spec}: models[{i}].chat_template: {err}") from None
+    missing = missing_files(study)
+    data = None if missing else resolve(study)
+    for w in spec_warnings(study) + [f.missing_line(spec) for f in missing]:
         typer.echo(f"warning: {spec}: {w}", err=True)
     cells = len(study.models) * len(study.attacks) * len(study.seeds)
-    typer.echo(f"{spec}: valid — study {study.study!r}: {len(study.models)} models × {len(study.attacks)} attacks × "
-               f"{len(study.seeds)} seeds = {cells} cells; eval n={len(data.harmful.prompts)}, "
-               f"attack n={len(data.attack.examples)}, overlap {data.overlap:.0%}")
+    head = (f"{spec}: valid — study {study.study!r}: {len(study.models)} models × {len(study.attacks)} attacks × "
+            f"{len(study.seeds)} seeds = {cells} cells; ")
+    if data is None:
+        typer.echo(head + f"data not checked until {', '.join(str(f.path) for f in missing)} is in place")
+        return
+    typer.echo(head + f"eval n={len(data.harmful.prompts)}, attack n={len(data.attack.examples)}, "
+               f"overlap {data.overlap:.0%}")
 
 
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:

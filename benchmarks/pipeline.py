@@ -1,0 +1,117 @@
+"""Pipeline benchmark: every ratio below is measured in this one run, on this machine.
+
+1. Generation: batched (left padding) vs one prompt at a time on a safety-tuned organism — speed ratio and
+   whether the texts are identical.
+2. Attack: optimizer steps (and wall time) of ONE run to max(steps) saving every grid checkpoint, vs a separate
+   run per step value.
+3. Peak RSS of the whole study (a cold `rrs reproduce` in a child process with a fresh cache).
+
+Usage: .venv/bin/python benchmarks/pipeline.py [--spec spec/smoke.yaml] [--skip-study]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RRS_QUIET", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_generation(plan, tmp: Path) -> None:
+    import torch
+
+    from rrs.generate import generate
+    from rrs.models import device_of, load
+
+    torch.set_num_threads(plan.study.runtime.threads)
+    spec = plan.study.models[len(plan.study.models) // 2]
+    cell = next(c for c in plan.cells if c.model == spec.name)
+    loaded = load(spec, plan.organism_dir(cell.model_key), device_of("cpu"), tmp / "info.json")
+    prompts = plan.data.harmful.prompts + (plan.data.benign.prompts if plan.data.benign else [])
+    dec = plan.study.decoding
+    t0 = time.perf_counter()
+    batched = generate(loaded.model, loaded.tok, prompts, dec, desc="batched")
+    t_batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    single = generate(loaded.model, loaded.tok, prompts, dec.model_copy(update={"batch_size": 1}), desc="single")
+    t_single = time.perf_counter() - t0
+    same = sum(a == b for a, b in zip(batched, single, strict=True))
+    print(f"[generation] {spec.name}, {len(prompts)} prompts, max_new_tokens {dec.max_new_tokens}")
+    print(f"  batched (batch {dec.batch_size}): {t_batched:7.2f} s   one at a time: {t_single:7.2f} s   "
+          f"speed-up {t_single / t_batched:5.1f}x (target >= 5x)")
+    print(f"  identical texts: {same}/{len(prompts)}")
+
+
+def bench_attack(plan, tmp: Path) -> None:
+    import torch
+
+    from rrs.attack import run_attack
+    from rrs.models import device_of, load
+
+    torch.set_num_threads(plan.study.runtime.threads)
+    spec = plan.study.models[0]
+    cell = next(c for c in plan.cells if c.model == spec.name)
+    attack = plan.study.attack(cell.attack)
+    grid = attack.steps
+    one_run, separate = grid[-1], sum(grid[1:])
+    device = device_of("cpu")
+
+    def timed(a, root: Path) -> float:
+        loaded = load(spec, plan.organism_dir(cell.model_key), device, tmp / "info.json")
+        t0 = time.perf_counter()
+        run_attack(loaded.model, loaded.tok, a, cell.seed, plan.data.attack.examples, root)
+        return time.perf_counter() - t0
+
+    t_one = timed(attack, tmp / "one")
+    t_sep = sum(timed(attack.model_copy(update={"steps": [0, s]}), tmp / f"sep{s}") for s in grid[1:])
+    print(f"[attack] {spec.name}, grid {grid}")
+    print(f"  optimizer steps: one run {one_run}, separate runs {separate}  -> {separate / one_run:.2f}x fewer")
+    print(f"  wall: one run {t_one:.1f} s, separate runs {t_sep:.1f} s -> {t_sep / t_one:.2f}x faster")
+
+
+def bench_study(spec: Path, tmp: Path) -> None:
+    env = os.environ | {"RRS_CACHE": str(tmp / "cache")}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "rrs.cli", "reproduce", str(spec), "--out", str(tmp / "out")],
+                          env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"study run failed:\n{proc.stderr[-3000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"[study] cold {spec}: wall {wall:.0f} s, peak RSS {peak_kb / 1024 / 1024:.2f} GB (target <= 3 GB)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", default=str(ROOT / "spec" / "smoke.yaml"))
+    ap.add_argument("--skip-study", action="store_true", help="skip the cold whole-study run (minutes)")
+    args = ap.parse_args()
+    from rrs.runner import prepare
+    from rrs.timer import Timer
+
+    tmp = Path(tempfile.mkdtemp(prefix="rrs-bench-"))
+    try:
+        plan = prepare(args.spec)
+        for m in plan.study.models[:2]:  # the organisms the micro-benchmarks use (cached after the first run)
+            from rrs.stages import run_model
+
+            run_model(plan, m.name, [], Timer())
+        bench_generation(plan, tmp)
+        bench_attack(plan, tmp)
+        if not args.skip_study:
+            bench_study(Path(args.spec), tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

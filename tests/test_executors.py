@@ -1,0 +1,178 @@
+"""Scale-out executors: submitit jobs fill the same stage cache as a plain run and give byte-identical outputs;
+finished cells are not submitted; SLURM parameters reach submitit; a failed job names its cell and its log."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rrs import executors
+from rrs.cli import main
+from rrs.executors import ExecutorKind, Job, Resources, Resumable, make_executor, run_jobs, run_wave
+from rrs.runner import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rrs(*args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"RRS_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "rrs.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    files = [out / "results_grid.csv", *sorted((out / "samples").rglob("*.jsonl"))]
+    return {str(p.relative_to(out)): p.read_bytes() for p in files}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> Path:
+    """spec/tiny.yaml reduced to one model, two seeds (two cells), one thread per job."""
+    d = yaml.safe_load((ROOT / "spec" / "tiny.yaml").read_text())
+    d |= {"study": "tiny-exec", "models": d["models"][:1], "seeds": [0, 1]}
+    d["runtime"]["threads"] = 1
+    path = tmp_path_factory.mktemp("spec") / "tiny-exec.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def plain(spec, tmp_path_factory) -> tuple[Path, Path]:
+    """One plain in-process run (--executor inline, the default), shared by every test here."""
+    base = tmp_path_factory.mktemp("plain")
+    proc = _rrs("run", str(spec), "--out", str(base / "out"), "--cache", str(base / "cache"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return base / "out", base / "cache"
+
+
+def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
+    """A copy of the plain run's cache with the last generation of seed 1 gone (an interrupted run)."""
+    shutil.copytree(plain_cache, dst)
+    plan = prepare(spec, dst)
+    cell = next(c for c in plan.cells if c.seed == 1)
+    plan.gen_path(cell.gen_keys[cell.steps[-1]]).unlink()
+    assert [bool(plan.missing(c)) for c in plan.cells] == [False, True]
+    return dst
+
+
+@pytest.mark.e2e
+def test_local_executor_matches_plain_run(spec, plain, tmp_path) -> None:
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    proc = _rrs("run", str(spec), "--executor", "local", "--max-parallel", "2", "--out", str(out),
+                "--cache", str(cache))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "wave 1 (models, baselines): 1 local job(s)" in proc.stderr
+    assert "wave 2 (cells): 2 local job(s)" in proc.stderr
+    assert _outputs(out) == _outputs(plain[0])
+    assert len(list((cache / "submitit").glob("*_0_log.err"))) == 3
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert {"model", "baseline", "attack", "generate"} <= set(stages)  # timed inside the jobs
+
+
+def test_complete_cache_submits_nothing(spec, plain) -> None:
+    plan = prepare(spec, plain[1])
+    assert executors._waves(plan, str(spec), str(plain[1])) == ([], [])
+
+
+class FakeSlurm:
+    """Stands in for submitit.AutoExecutor: records its parameters and runs each job in this process."""
+
+    made: list[FakeSlurm] = []
+
+    def __init__(self, folder: str, cluster: str | None = None) -> None:
+        import submitit
+
+        self.inner = submitit.DebugExecutor(folder=folder)
+        self.cluster, self.params, self.submitted = cluster, {}, []
+        FakeSlurm.made.append(self)
+
+    def update_parameters(self, **kw) -> None:
+        self.params.update(kw)
+
+    def batch(self):
+        return self.inner.batch()
+
+    def submit(self, fn, *args):
+        self.submitted.append((fn.name, args[2:]))
+        return self.inner.submit(fn, *args)
+
+
+def test_slurm_gets_its_parameters_and_resumes_only_missing_cells(spec, plain, tmp_path, monkeypatch) -> None:
+    import submitit
+
+    cache = _partial_cache(spec, plain[1], tmp_path / "cache")
+    monkeypatch.setattr(submitit, "AutoExecutor", FakeSlurm)
+    monkeypatch.setattr(executors, "slurm_available", lambda: True)
+    FakeSlurm.made.clear()
+    res = Resources(partition="gpu-a100", gpus=1, time_min=30, mem_gb=16, max_parallel=4)
+    out = run_jobs(spec, tmp_path / "out", cache, False, ExecutorKind.slurm, res, log=lambda _: None)
+    [ex] = FakeSlurm.made
+    assert ex.cluster == "slurm"
+    assert ex.params == {"name": "rrs-tiny-exec", "timeout_min": 30, "gpus_per_node": 1, "cpus_per_task": 1,
+                         "mem_gb": 16, "slurm_partition": "gpu-a100", "slurm_array_parallelism": 4}
+    plan = prepare(spec, cache)
+    keys = {c.seed: c for c in plan.cells}
+    assert ex.submitted == [("model_job", ("org-xs", keys[0].model_key)),
+                            ("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]  # seed 0 was finished
+    assert _outputs(out) == _outputs(plain[0])
+
+
+def test_slurm_without_sbatch_is_a_user_error(spec, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(executors, "slurm_available", lambda: False)
+    assert main(["run", str(spec), "--executor", "slurm", "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sbatch is not on PATH" in err[0]
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--executor", "slrum"], "Did you mean 'slurm'?"),
+    (["--partition", "gpu", "--mem-gb", "8"], "--partition, --mem-gb: only with --executor local, slurm or debug"),
+])
+def test_bad_executor_flags_are_user_errors(spec, tmp_path, capsys, args, message) -> None:
+    assert main(["run", str(spec), "--cache", str(tmp_path / "c"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_failed_job_names_its_cell_and_log_and_exits_1(spec, plain, tmp_path, monkeypatch, capsys) -> None:
+    def boom(*args):
+        raise RuntimeError("attack diverged")
+
+    cache = _partial_cache(spec, plain[1], tmp_path / "cache")
+    monkeypatch.setattr(executors, "model_job", lambda *a: {})
+    monkeypatch.setattr(executors, "cell_job", boom)
+    rc = main(["run", str(spec), "--executor", "debug", "--cache", str(cache), "--out", str(tmp_path / "out")])
+    assert rc == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("rrs: error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("rrs: error: job for cell org-xs/lora-r8/seed1 failed: RuntimeError: attack diverged;"
+                                f" log: {cache.resolve() / 'submitit'}/")
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_local_job_reports_the_traceback_line_and_an_existing_log(spec, plain, tmp_path) -> None:
+    study = prepare(spec, plain[1]).study
+    ex = make_executor(ExecutorKind.local, tmp_path / "logs", Resources(time_min=5), study)
+    job = Job("cell nope/lora-r8/seed0", "nope", "cell_job", (str(spec), str(plain[1]), "nope", "lora-r8", 0, "k"))
+    [line] = run_wave(ex, [job], window=1)
+    assert line.startswith("job for cell nope/lora-r8/seed0 failed: ValueError: ")
+    assert "the spec has no cell nope/lora-r8/seed0" in line
+    log = Path(line.rsplit("; log: ", 1)[1])
+    assert log.is_file() and "ValueError" in log.read_text()
+
+
+def test_jobs_pickle_by_name_and_requeue_themselves(monkeypatch) -> None:
+    job = pickle.loads(pickle.dumps(Resumable("cell_job")))
+    again = job.checkpoint("spec.yaml", "cache", "m", "a", 0, "k")  # what submitit requeues on timeout
+    assert again.function is job and again.args == ("spec.yaml", "cache", "m", "a", 0, "k")
+    monkeypatch.setattr(executors, "cell_job", lambda *a: {"args": len(a)})
+    assert job("spec.yaml", "cache") == {"args": 2}
