@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 from rrs import corpus
 from rrs.data import StudyData
-from rrs.hashing import key_of, sha256_text
+from rrs.hashing import key_of, sha256_file, sha256_text
 from rrs.spec import HFModel, OrganismModel, Study
 
 KEY_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
@@ -33,9 +34,23 @@ def versions(names=KEY_PACKAGES) -> dict[str, str]:
     return out
 
 
+# The code that determines each stage's output is part of its key: editing it invalidates the cache.
+STAGE_CODE = {
+    "model": ("corpus.py", "organism.py", "training.py", "models.py"),
+    "attack": ("attack.py", "training.py"),
+    "gen": ("generate.py", "training.py"),
+}
+
+
+@cache
+def code_hash(stage: str) -> str:
+    here = Path(__file__).parent
+    return sha256_text("".join(sha256_file(here / name) for name in STAGE_CODE[stage]))
+
+
 def model_key(study: Study, m: OrganismModel | HFModel) -> str:
     env = {"threads": study.runtime.threads, "device": study.runtime.device, "versions": versions(),
-           "cache_version": CACHE_VERSION}
+           "cache_version": CACHE_VERSION, "code": code_hash("model")}
     if isinstance(m, OrganismModel):
         corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
         return key_of("organism", m.model_dump(exclude={"name"}), corpus_hash, env)
@@ -82,10 +97,13 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
     cells = []
     for m in study.models:
         mkey = model_key(study, m)
-        base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts)
+        base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts, code_hash("gen"))
         for a in study.attacks:
             for seed in study.seeds:
-                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}), seed, data.attack.sha256)
-                gens = {0: base_gen} | {s: key_of("gen", mkey, akey, s, study.decoding, prompts) for s in a.steps[1:]}
+                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}), seed, data.attack.sha256,
+                              code_hash("attack"))
+                gens = {0: base_gen} | {
+                    s: key_of("gen", mkey, akey, s, study.decoding, prompts, code_hash("gen")) for s in a.steps[1:]
+                }
                 cells.append(Cell(m.name, a.name, seed, mkey, akey, tuple(a.steps), gens))
     return Plan(study, data, cache, cells)

@@ -13,9 +13,9 @@ import numpy as np
 
 from rrs.atomic import write_bytes
 from rrs.hashing import sha256_text
+from rrs.judging import judge_metrics, label
 from rrs.metrics import Drift, rate, response_drift
 from rrs.plan import Cell, Plan
-from rrs.score import _judge_row, _label
 
 GRID_COLUMNS = [
     "model", "model_kind", "model_params", "attack", "steps", "seed", "judge",
@@ -76,9 +76,9 @@ def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], 
             "attack": cell.attack, "steps": step, "seed": cell.seed}
     rows, labelled = [], {}
     for judge in plan.study.judges:
-        labels, proba = _label(judge, harmful)
-        labelled[judge] = (labels, proba, *(_label(judge, benign) if benign else ([], None)))
-        rows.append(head | _judge_row(judge, harmful, labels, proba) | _drift_fields(drift)
+        labels, proba = label(judge, harmful)
+        labelled[judge] = (labels, proba, *(label(judge, benign) if benign else ([], None)))
+        rows.append(head | judge_metrics(judge, harmful, labels, proba) | _drift_fields(drift)
                     | _over_refusal(labelled[judge][2]) | {"attack_eval_overlap": d.overlap})
     return [{k: r[k] for k in GRID_COLUMNS} for r in rows], _samples(plan, resp, labelled, drift)
 

@@ -22,7 +22,8 @@ from rrs.evalsets import read_table, tag_category
 from rrs.hashing import sha256_file
 from rrs.judges import get_judge
 from rrs.judges.keyword import KEYWORD_JUDGES
-from rrs.metrics import calibration_entropy, cohen_kappa, rate, refusal_delay, response_drift
+from rrs.judging import judge_metrics, label
+from rrs.metrics import cohen_kappa, rate, response_drift
 
 RESPONSE_COLS = ("response", "gen", "output", "completion", "generation")
 PROMPT_COLS = ("prompt", "goal", "forbidden_prompt", "behavior", "question", "instruction")
@@ -167,39 +168,6 @@ def _rate_fields(prefix: str, labels: Sequence[bool]) -> dict:
     return {f"{prefix}": r.value, f"{prefix}_ci_low": r.ci_low, f"{prefix}_ci_high": r.ci_high}
 
 
-def _judge_row(name: str, responses: list[str], labels: list[bool], proba: list[float] | None) -> dict:
-    judge = get_judge(name)
-    r = rate(labels)
-    delay, delay_reason = refusal_delay(responses, judge, labels=labels)
-    if proba is None:
-        ent, ent_reason = math.nan, f"judge {name} is not probabilistic"
-    else:
-        ent, ent_reason = calibration_entropy(proba), ""
-    return {
-        "judge": name,
-        "n": r.n,
-        "refusals": r.k,
-        "rrr": r.value,
-        "rrr_ci_low": r.ci_low,
-        "rrr_ci_high": r.ci_high,
-        "ce": 1.0 - r.value,
-        "ce_ci_low": 1.0 - r.ci_high,
-        "ce_ci_high": 1.0 - r.ci_low,
-        "refusal_delay": delay,
-        "refusal_delay_reason": delay_reason,
-        "calibration_entropy": ent,
-        "calibration_entropy_reason": ent_reason,
-    }
-
-
-def _label(name: str, texts: list[str]) -> tuple[list[bool], list[float] | None]:
-    judge = get_judge(name)
-    if judge.probabilistic:
-        p = judge.proba(texts)
-        return [x >= 0.5 for x in p], p
-    return judge.labels(texts), None
-
-
 def score(
     resp: Responses,
     judges: Sequence[str] = DEFAULT_JUDGES,
@@ -214,8 +182,8 @@ def score(
     for name in judges:
         get_judge(name)  # unknown names fail before any work
     texts = resp.table["response"].tolist()
-    labelled = {name: _label(name, texts) for name in judges}
-    rows = [_judge_row(name, texts, *labelled[name]) for name in judges]
+    labelled = {name: label(name, texts) for name in judges}
+    rows = [judge_metrics(name, texts, *labelled[name]) for name in judges]
     findings: dict = {"responses": quality(resp)}
     rd_per_row: list[float | None] = [None] * len(texts)
     if baseline is not None:
@@ -237,7 +205,7 @@ def score(
             "baseline_without_response": pairing.baseline_without_response,
         }
         for row, name in zip(rows, judges, strict=True):
-            base_labels, _ = _label(name, base_texts)
+            base_labels, _ = label(name, base_texts)
             row.update(
                 {
                     "baseline_n": len(base_texts),
