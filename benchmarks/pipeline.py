@@ -6,7 +6,7 @@
    run per step value.
 3. Peak RSS of the whole study (a cold `rrs reproduce` in a child process with a fresh cache).
 
-Usage: .venv/bin/python benchmarks/pipeline.py [--spec spec/smoke.yaml] [--skip-study]
+Usage: .venv/bin/python benchmarks/pipeline.py [--spec spec/smoke.yaml] [--skip-study] [--keep-out DIR]
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ def bench_attack(plan, tmp: Path) -> None:
     print(f"  wall: one run {t_one:.1f} s, separate runs {t_sep:.1f} s -> {t_sep / t_one:.2f}x faster")
 
 
-def bench_study(spec: Path, tmp: Path) -> None:
+def bench_study(spec: Path, tmp: Path, out: Path | None) -> None:
     env = os.environ | {"RRS_CACHE": str(tmp / "cache")}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rrs.cli", "reproduce", str(spec), "--out", str(tmp / "out")],
+    out = out or tmp / "out"
+    proc = subprocess.run([sys.executable, "-m", "rrs.cli", "reproduce", str(spec), "--out", str(out)],
                           env=env, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -94,6 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default=str(ROOT / "spec" / "smoke.yaml"))
     ap.add_argument("--skip-study", action="store_true", help="skip the cold whole-study run (minutes)")
+    ap.add_argument("--keep-out", type=Path, help="keep the cold study's outputs here (e.g. to compare two cold runs)")
     args = ap.parse_args()
     from rrs.runner import prepare
     from rrs.timer import Timer
@@ -108,7 +110,7 @@ def main() -> None:
         bench_generation(plan, tmp)
         bench_attack(plan, tmp)
         if not args.skip_study:
-            bench_study(Path(args.spec), tmp)
+            bench_study(Path(args.spec), tmp, args.keep_out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

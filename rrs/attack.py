@@ -13,9 +13,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from rrs.atomic import staged_dir
+from rrs.data import Example
 from rrs.progress import progress
 from rrs.spec import LoraAttack
-from rrs.training import Batcher, Example, lm_loss
+from rrs.training import Batcher, lm_loss
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:

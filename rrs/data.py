@@ -14,7 +14,14 @@ from rrs.errors import UserError
 from rrs.evalsets import load_eval_set, read_table
 from rrs.hashing import sha256_file, sha256_text
 from rrs.spec import FileAttackData, FileEval, OrganismAttackData, Study
-from rrs.training import Example
+
+
+@dataclass(frozen=True)
+class Example:
+    """A training pair: a prompt and the response the model is trained to give."""
+
+    prompt: str
+    response: str
 
 
 @dataclass(frozen=True)

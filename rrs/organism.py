@@ -10,10 +10,10 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rrs import corpus
+from rrs.data import Example as TrainExample
 from rrs.progress import progress
 from rrs.spec import OrganismModel
 from rrs.training import Batcher, lm_step
-from rrs.training import Example as TrainExample
 
 SPECIAL = {"pad": "<|pad|>", "eos": "<|eos|>", "user": "<|user|>", "assistant": "<|assistant|>", "system": "<|system|>"}
 CHAT_TEMPLATE = (

@@ -12,19 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from rrs.atomic import write_bytes
+from rrs.checks.consistency import sample_path as samples_file
+from rrs.checks.refspec import GRID_COLUMNS
 from rrs.hashing import sha256_text
 from rrs.judging import judge_metrics, label
 from rrs.metrics import Drift, rate, response_drift
 from rrs.plan import Cell, Plan
-
-GRID_COLUMNS = [
-    "model", "model_kind", "model_params", "attack", "steps", "seed", "judge",
-    "n", "refusals", "rrr", "rrr_ci_low", "rrr_ci_high", "ce", "ce_ci_low", "ce_ci_high",
-    "rd", "rd_ci_low", "rd_ci_high", "rd_mean", "rd_valid_n", "rd_reason",
-    "over_refusal", "over_refusal_n", "over_refusal_ci_low", "over_refusal_ci_high", "over_refusal_reason",
-    "refusal_delay", "refusal_delay_reason", "calibration_entropy", "calibration_entropy_reason",
-    "attack_eval_overlap",
-]  # fmt: skip
 
 
 class EmbeddingCache:
@@ -117,4 +110,4 @@ def _samples(plan: Plan, resp: list[str], labelled: dict, drift: Drift) -> list[
 
 
 def sample_path(cell: Cell, step: int) -> str:
-    return f"samples/{cell.model}/{cell.attack}/seed{cell.seed}/steps{step}.jsonl"
+    return samples_file(cell.model, cell.attack, cell.seed, step)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass(frozen=True)
-class Example:
-    prompt: str
-    response: str
+from rrs.data import Example  # the (prompt, response) pair; defined torch-free so a cached run never loads torch
 
 
 def render_prompt(tok, prompt: str, system_prompt: str | None = None) -> str:
