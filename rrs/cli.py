@@ -10,7 +10,7 @@ import typer
 
 from rrs.errors import UserError
 
-VERBS = ("run", "score", "check", "figures")  # modules in rrs.commands; each registers its verbs
+VERBS = ("run", "score", "check", "figures", "fetch")  # modules in rrs.commands; each registers its verbs
 
 app = typer.Typer(
     add_completion=False,

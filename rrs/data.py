@@ -7,7 +7,9 @@ the manifest. The attack/eval overlap is measured here, always.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from rrs import corpus
 from rrs.errors import UserError
@@ -32,6 +34,7 @@ class PromptSet:
     categories: list[str]
     prompts: list[str]
     sha256: str
+    placed: bool = True  # False: a pinned file not in place yet (plan/validate only): no prompts, its pinned sha256
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
@@ -68,7 +71,9 @@ def _from_examples(name: str, exs: list[corpus.Example]) -> PromptSet:
     return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], _digest(rows))
 
 
-def _from_file(name: str, spec: FileEval) -> PromptSet:
+def _from_file(name: str, spec: FileEval, require_files: bool = True) -> PromptSet:
+    if not require_files and spec.sha256 and not Path(spec.path).is_file():
+        return PromptSet(name, f"file:{spec.path}", [], [], [], spec.sha256.lower(), placed=False)
     es = load_eval_set(spec.path, expected_sha256=spec.sha256, origin=spec.origin)
     t = es.table
     if t.empty:
@@ -87,7 +92,8 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
     if isinstance(spec, FileAttackData):
         return _attack_file(spec, size)
     exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
-    return AttackSet("same_as_eval", exs[:size], _digest([[e.prompt, e.response] for e in exs[:size]]))
+    # keyed by the eval set's sha256 (which fixes its prompts), so the key is known before the file is in place
+    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.sha256, spec.target, size]))
 
 
 def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
@@ -109,21 +115,25 @@ def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
     return AttackSet(f"file:{spec.path}", exs[:size], sha256_file(spec.path))
 
 
-def resolve(study: Study) -> StudyData:
+def resolve(study: Study, require_files: bool = True) -> StudyData:
+    """The study's data. require_files=False (plan, validate): a pinned file that is not in place yet stands in by
+    its sha256, so the cache keys are the ones the run will have; its prompts and the overlap stay unknown."""
     d = study.data
     if isinstance(d.eval, FileEval):
-        harmful = _from_file("eval", d.eval)
+        harmful = _from_file("eval", d.eval, require_files)
     else:
         _, held = corpus.harmful_split()
         harmful = _from_examples("harmful", corpus.per_category(held, d.eval.per_category))
     benign = None
     if d.benign is not None:
         if isinstance(d.benign, FileEval):
-            benign = _from_file("benign", d.benign)
+            benign = _from_file("benign", d.benign, require_files)
         else:
             _, held_b = corpus.benign_split()
             benign = _from_examples("benign", corpus.per_category(held_b, d.benign.per_category))
     attack = _attack(study, harmful)
+    if not harmful.placed:
+        return StudyData(harmful, benign, attack, math.nan)
     train_prompts = {e.prompt.strip() for e in attack.examples}
     overlap = sum(p.strip() in train_prompts for p in harmful.prompts) / len(harmful.prompts)
     return StudyData(harmful, benign, attack, overlap)

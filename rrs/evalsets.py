@@ -157,12 +157,13 @@ def normalise(frame: pd.DataFrame, conv: Convention, path: Path) -> pd.DataFrame
 def load_eval_set(path: str | Path, *, expected_sha256: str | None = None, origin: str | None = None) -> EvalSet:
     """Load an eval set in any known convention; verify its sha256 when one is expected."""
     path = Path(path)
+    hint = f"; obtain it from {origin}" if origin else ""
     if not path.is_file():
-        hint = f"; obtain it from {origin}" if origin else ""
-        raise UserError(f"eval set expected at {path}{hint}")
+        pin = f" (sha256 {expected_sha256})" if expected_sha256 else ""
+        raise UserError(f"eval set expected at {path}{pin}{hint}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if expected_sha256 and digest != expected_sha256.lower():
-        raise UserError(f"{path}: sha256 mismatch: expected {expected_sha256}, got {digest}")
+        raise UserError(f"{path}: sha256 mismatch: expected {expected_sha256}, got {digest}{hint}")
     frame = read_table(path)
     conv = detect(list(frame.columns), path)
     return EvalSet(table=normalise(frame, conv, path), sha256=digest, convention=conv.name, path=path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rrs.models import stop_token_ids
 from rrs.progress import progress
 from rrs.spec import Decoding
 from rrs.training import render_prompt
@@ -22,8 +23,8 @@ def generate(model, tok, prompts: list[str], dec: Decoding, *, system_prompt: st
     for b, start in enumerate(progress(starts, desc=desc)):
         enc = tok(texts[start : start + dec.batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(dev) for k, v in enc.items()}
-        kwargs = dict(max_new_tokens=dec.max_new_tokens, do_sample=dec.do_sample,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        kwargs = dict(max_new_tokens=dec.max_new_tokens, do_sample=dec.do_sample,  # stop at every end of turn
+                      pad_token_id=tok.pad_token_id, eos_token_id=stop_token_ids(model, tok))
         if dec.do_sample:
             torch.manual_seed(dec.seed * 1_000_003 + b)
             kwargs.update(temperature=dec.temperature or 1.0, top_p=dec.top_p or 1.0)

@@ -10,7 +10,6 @@ defaults the model's generation_config brings, and the tokens that end a turn.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from rrs.atomic import staged_dir, write_json
 from rrs.errors import UserError
+from rrs.fetch import offline as hub_offline
 from rrs.hashing import sha256_file, sha256_text
 from rrs.spec import HFModel, LoraAttack, OrganismModel
 
@@ -132,7 +132,8 @@ def load_hf(spec: HFModel, device: torch.device) -> Loaded:
     local = Path(spec.repo).is_dir()
     if local:
         _check_local(spec)
-    kwargs: dict = {"revision": None if local else spec.revision, "trust_remote_code": spec.trust_remote_code}
+    revision, commit = (None, "local") if local else _resolve(spec)
+    kwargs: dict = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
     qcfg = _quantization(spec, device)
     try:
         tok = AutoTokenizer.from_pretrained(spec.repo, **kwargs)
@@ -140,7 +141,7 @@ def load_hf(spec: HFModel, device: torch.device) -> Loaded:
             spec.repo, dtype=DTYPES[spec.dtype], use_safetensors=True, quantization_config=qcfg,
             device_map={"": device} if qcfg is not None else None, **kwargs)
     except (OSError, ValueError) as exc:
-        offline = " (HF_HUB_OFFLINE=1: run `rrs fetch SPEC` first, with network)" if _offline() else ""
+        offline = " (HF_HUB_OFFLINE=1: run `rrs fetch SPEC` first, with network)" if hub_offline() else ""
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"models[{spec.name}]: cannot load {spec.repo}@{spec.revision}{offline}: {first}") from None
     if qcfg is None:
@@ -151,14 +152,19 @@ def load_hf(spec: HFModel, device: torch.device) -> Loaded:
         raise UserError(f"models[{spec.name}]: {spec.repo} has no chat template; name one in `chat_template`")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    revision = "local" if local else (getattr(model.config, "_commit_hash", None) or spec.revision)
-    return Loaded(model.eval(), tok, spec.system_prompt,
-                  _info(model, tok, kind="hf", repo=spec.repo, revision=revision, dtype=spec.dtype,
-                        quantization=spec.quantization, lora_targets=spec.lora_targets))
+    info = _info(model, tok, kind="hf", repo=spec.repo, revision=commit,
+                 revision_requested=None if local else spec.revision, dtype=spec.dtype,
+                 quantization=spec.quantization, lora_targets=spec.lora_targets)
+    return Loaded(model.eval(), tok, spec.system_prompt, info)
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+def _resolve(spec: HFModel) -> tuple[str, str]:
+    """(the revision to load, so tokenizer and weights come from one commit; that commit, as the manifest records it).
+    Offline (HF_HUB_OFFLINE=1) a branch name resolves through the local cache's refs/."""
+    from transformers.utils.hub import resolve_revision
+
+    rev = resolve_revision(spec.repo, spec.revision)  # best effort: unchanged when it cannot be resolved
+    return rev, getattr(rev, "resolved", None) or spec.revision
 
 
 def _quantization(spec: HFModel, device: torch.device):
@@ -166,7 +172,8 @@ def _quantization(spec: HFModel, device: torch.device):
         return None
     if device.type != "cuda":
         raise UserError(f"models[{spec.name}]: quantization nf4 needs a CUDA device (bitsandbytes); this run has "
-                        f"none (runtime.device {device.type}). Set quantization: null to run in full precision on purpose.")
+                        f"none (runtime.device {device.type}). Set quantization: null to run in full precision "
+                        "on purpose.")
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:

@@ -54,7 +54,7 @@ def model_key(study: Study, m: OrganismModel | HFModel) -> str:
     if isinstance(m, OrganismModel):
         corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
         return key_of("organism", m.model_dump(exclude={"name"}), corpus_hash, env)
-    return key_of("hf", m.model_dump(exclude={"name", "params"}), env)
+    return key_of("hf", m.model_dump(exclude={"name", "params", "lora_targets"}), env)
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
         base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts, code_hash("gen"))
         for a in study.attacks:
             for seed in study.seeds:
-                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}), seed, data.attack.sha256,
-                              code_hash("attack"))
+                targets = {"targets": m.lora_targets} if getattr(m, "lora_targets", None) else {}  # per-model override
+                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}) | targets, seed,
+                              data.attack.sha256, code_hash("attack"))
                 gens = {0: base_gen} | {
                     s: key_of("gen", mkey, akey, s, study.decoding, prompts, code_hash("gen")) for s in a.steps[1:]
                 }

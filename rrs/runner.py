@@ -23,12 +23,13 @@ from rrs.spec import Study, load_spec, spec_warnings
 from rrs.timer import Timer
 
 
-def prepare(spec_path: str | Path, cache: str | Path | None = None, strict: bool = False) -> Plan:
+def prepare(spec_path: str | Path, cache: str | Path | None = None, strict: bool = False,
+            require_files: bool = True) -> Plan:
     study = load_spec(spec_path)
     warnings = spec_warnings(study)
     if strict and warnings:
         raise UserError(f"{spec_path}: --strict: {warnings[0]}")
-    return make_plan(study, resolve(study), cache_root(cache))
+    return make_plan(study, resolve(study, require_files), cache_root(cache))
 
 
 def execute(plan: Plan, timer: Timer) -> None:

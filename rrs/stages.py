@@ -10,7 +10,7 @@ import torch
 from rrs.atomic import write_json
 from rrs.attack import checkpoint_dir, resume_step, run_attack
 from rrs.generate import generate
-from rrs.models import Loaded, device_of, load
+from rrs.models import Loaded, attack_for, device_of, load
 from rrs.plan import Cell, Plan
 from rrs.timer import Timer
 from rrs.training import render_prompt
@@ -64,7 +64,8 @@ def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer, spe
     if resume_step(root, attack) < max(steps):
         with timer("attack"):
             loaded = _load(plan, cell.model, cell.model_key, device)
-            run_attack(loaded.model, loaded.tok, attack, cell.seed, plan.data.attack.examples, root,
+            applied = attack_for(plan.study.model(cell.model), attack, loaded.model)  # models[].lora_targets
+            run_attack(loaded.model, loaded.tok, applied, cell.seed, plan.data.attack.examples, root,
                        system_prompt=loaded.system_prompt, desc=f"attack {tag}")
             del loaded
     with timer("generate"):

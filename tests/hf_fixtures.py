@@ -119,7 +119,8 @@ def save_family(name: str, folder: Path) -> Path:
     model = build_model(fam, tok)
     if name == "phi3":  # as Phi-3-mini ships: a turn ends at <|end|> although the tokenizer's eos is <|endoftext|>
         ends = [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|assistant|>", "<|end|>")]
-        model.generation_config = GenerationConfig(eos_token_id=ends, pad_token_id=ends[0], bos_token_id=tok.bos_token_id)
+        model.generation_config = GenerationConfig(eos_token_id=ends, pad_token_id=ends[0],
+                                                   bos_token_id=tok.bos_token_id)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

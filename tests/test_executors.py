@@ -35,9 +35,11 @@ def _outputs(out: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory) -> Path:
-    """spec/tiny.yaml reduced to one model, two seeds (two cells), one thread per job."""
+    """spec/tiny.yaml reduced to one smaller model, two seeds (two cells), fewer prompts, one thread per job."""
     d = yaml.safe_load((ROOT / "spec" / "tiny.yaml").read_text())
     d |= {"study": "tiny-exec", "models": d["models"][:1], "seeds": [0, 1]}
+    d["models"][0]["tune_steps"] = 30
+    d["data"]["eval"]["per_category"] = d["data"]["benign"]["per_category"] = 1
     d["runtime"]["threads"] = 1
     path = tmp_path_factory.mktemp("spec") / "tiny-exec.yaml"
     path.write_text(yaml.safe_dump(d, sort_keys=False))
@@ -54,11 +56,15 @@ def plain(spec, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
-    """A copy of the plain run's cache with the last generation of seed 1 gone (an interrupted run)."""
+    """A copy of the plain run's cache as a run interrupted in seed 1's attack leaves it: its last attack
+    checkpoint and last generation gone."""
+    from rrs.attack import checkpoint_dir
+
     shutil.copytree(plain_cache, dst)
     plan = prepare(spec, dst)
     cell = next(c for c in plan.cells if c.seed == 1)
     plan.gen_path(cell.gen_keys[cell.steps[-1]]).unlink()
+    shutil.rmtree(checkpoint_dir(plan.attack_dir(cell.attack_key), cell.steps[-1]))
     assert [bool(plan.missing(c)) for c in plan.cells] == [False, True]
     return dst
 
@@ -122,6 +128,7 @@ def test_slurm_gets_its_parameters_and_resumes_only_missing_cells(spec, plain, t
     keys = {c.seed: c for c in plan.cells}
     assert ex.submitted == [("model_job", ("org-xs", keys[0].model_key)),
                             ("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]  # seed 0 was finished
+    assert "attack" in json.loads((out / "manifest.json").read_text())["stages"]  # resumed from its checkpoint
     assert _outputs(out) == _outputs(plain[0])
 
 
@@ -159,15 +166,14 @@ def test_failed_job_names_its_cell_and_log_and_exits_1(spec, plain, tmp_path, mo
     assert not (tmp_path / "out").exists()
 
 
-def test_failed_local_job_reports_the_traceback_line_and_an_existing_log(spec, plain, tmp_path) -> None:
-    study = prepare(spec, plain[1]).study
+def test_failed_subprocess_job_reports_its_last_traceback_line_and_its_log(spec, tmp_path) -> None:
+    study = prepare(spec, tmp_path / "c").study
     ex = make_executor(ExecutorKind.local, tmp_path / "logs", Resources(time_min=5), study)
-    job = Job("cell nope/lora-r8/seed0", "nope", "cell_job", (str(spec), str(plain[1]), "nope", "lora-r8", 0, "k"))
+    job = Job("cell org-xs/lora-r8/seed0", "org-xs", "cell_job", (str(spec),))  # fails at once: arguments missing
     [line] = run_wave(ex, [job], window=1)
-    assert line.startswith("job for cell nope/lora-r8/seed0 failed: ValueError: ")
-    assert "the spec has no cell nope/lora-r8/seed0" in line
+    assert line.startswith("job for cell org-xs/lora-r8/seed0 failed: TypeError: cell_job() missing 5 required")
     log = Path(line.rsplit("; log: ", 1)[1])
-    assert log.is_file() and "ValueError" in log.read_text()
+    assert log.parent == (tmp_path / "logs") and "TypeError" in log.read_text()
 
 
 def test_jobs_pickle_by_name_and_requeue_themselves(monkeypatch) -> None:

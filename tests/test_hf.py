@@ -1,7 +1,7 @@
-"""The Hugging Face path, proven on CPU with tiny random-init Llama, Qwen2 and Phi-3 models saved as safetensors:
-baseline → LoRA attack → generation → judges → metrics through `kind: hf`, the manifest's provenance, the refusals
-(pickle weights, NF4 without CUDA, no chat template, LoRA targets a model lacks), the study specs, and `rrs fetch`
-(network mocked)."""
+"""The Hugging Face path, proven on CPU with tiny random-init Llama, Qwen2 and Phi-3 models saved as
+safetensors: baseline → LoRA attack → generation → judges → metrics through `kind: hf`, the manifest's provenance,
+loading from an offline HF cache, the refusals (pickle weights, NF4 without CUDA, no chat template, LoRA targets a
+model lacks), the study specs, and `rrs fetch` (network mocked)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from rrs.cli import main as cli
 from rrs.commands.fetch import fetch as fetch_cmd
 from rrs.errors import UserError
 from rrs.hashing import sha256_file, sha256_text
-from rrs.models import attack_for, count_params, load_hf, stop_token_ids
+from rrs.models import attack_for, count_params, load_hf, stop_token_ids, weights_sha256
 from rrs.spec import HFModel, LoraAttack, load_spec, spec_warnings
 from rrs.templates import TEMPLATES
 
@@ -126,7 +126,8 @@ def test_manifest_records_rendered_prompt_template_hash_and_provenance(run, mode
     assert first in rendered and all(m in rendered for m in fam.markers), rendered
     assert info["chat_template_sha256"] == sha256_text(TEMPLATES[template])
     assert info["kind"] == "hf" and info["dtype"] == "float32" and info["quantization"] is None
-    assert info["revision"] == "local" and re.fullmatch(r"[0-9a-f]{64}", info["weights_sha256"])
+    assert info["revision"] == "local" and info["revision_requested"] is None  # a folder: its content hash instead
+    assert info["weights_sha256"] == weights_sha256(run.dirs[model])
     assert info["architecture"] == {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                                     "phi3": "Phi3ForCausalLM"}[model]
     assert info["params"] > 10_000
@@ -141,12 +142,44 @@ def test_attack_trained_every_adapter(run) -> None:
         assert lora_b and all(t.abs().sum() > 0 for t in lora_b), model  # peft starts every lora_B at zero
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lead's rrs/stages.py diff: run_cell applies rrs.models.attack_for")
 def test_phi3_attack_uses_the_models_lora_targets(run) -> None:
     cfg = json.loads((_adapter(run, "phi3") / "adapter_config.json").read_text())
     assert sorted(cfg["target_modules"]) == ["o_proj", "qkv_proj"]
     llama = json.loads((_adapter(run, "llama") / "adapter_config.json").read_text())
     assert sorted(llama["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
+
+
+# ---------------------------------------------------------------- a hub repo, offline, from the HF cache
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch) -> str:
+    """A Hugging Face cache holding one snapshot of "tiny-org/tiny-qwen2", with refs/main pointing at it (what
+    `rrs fetch` leaves behind); the hub is offline."""
+    import huggingface_hub.constants
+
+    repo = tmp_path / "models--tiny-org--tiny-qwen2"
+    save_family("qwen2", repo / "snapshots" / FAKE_COMMIT)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(FAKE_COMMIT)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return "tiny-org/tiny-qwen2"
+
+
+@pytest.mark.parametrize("revision", ["main", FAKE_COMMIT])
+def test_hub_model_loads_offline_and_records_the_commit(hub_cache, revision: str) -> None:
+    loaded = load_hf(HFModel(kind="hf", name="q", repo=hub_cache, revision=revision, dtype="float32"), CPU)
+    assert type(loaded.model).__name__ == "Qwen2ForCausalLM" and loaded.tok.chat_template == TEMPLATES["qwen2"]
+    assert loaded.info["revision"] == FAKE_COMMIT and loaded.info["revision_requested"] == revision
+    assert loaded.info["repo"] == hub_cache and loaded.info["dtype"] == "float32"
+
+
+def test_hub_revision_not_in_the_cache_fails_offline_in_one_line(hub_cache) -> None:
+    with pytest.raises(UserError) as err:
+        load_hf(HFModel(kind="hf", name="q", repo=hub_cache, revision="v2", dtype="float32"), CPU)
+    msg = _one_line(err)
+    assert msg.startswith("models[q]: cannot load tiny-org/tiny-qwen2@v2 (HF_HUB_OFFLINE=1: run `rrs fetch SPEC`")
 
 
 # ---------------------------------------------------------------- refusals, one line each
@@ -349,7 +382,6 @@ def test_plan_lists_three_models_four_steps_three_seeds(tmp_path, monkeypatch, c
         assert sum(model in ln for ln in lines) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lead's rrs/data.py + rrs/runner.py diff (resolve without files)")
 def test_plan_works_before_the_eval_file_is_placed(tmp_path, monkeypatch, capsys) -> None:
     _workdir(tmp_path, monkeypatch, original_eval_text())
     monkeypatch.setenv("COLUMNS", "250")

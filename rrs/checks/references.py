@@ -42,7 +42,7 @@ def check_reference(grid: pd.DataFrame, ref: Reference) -> RefResult:
     keys = ref.select.model_dump(exclude_none=True)
     rows = select(grid, ref.select) if set(keys) <= set(grid.columns) else None
     base = {"metric": ref.metric, "select": describe(ref.select), "reference": ref.value,
-            "tolerance": ref.tolerance, "source": ref.source}  # fmt: skip
+            "tolerance": ref.tolerance, "source": ref.source, "comparable": ref.comparable}  # fmt: skip
     if ref.metric not in grid.columns:
         return RefResult(value=math.nan, ok=False, note=f"no column {ref.metric}", **base)
     if rows is None:
@@ -73,7 +73,7 @@ def tolerances(grid: pd.DataFrame, refs: list[Reference], column: str, default: 
     """Per row of `grid`: the tolerance for `column` and whether a reference set it."""
     tol = pd.Series(np.nan, index=grid.index)
     for ref in refs:
-        if ref.metric == column:
+        if ref.metric == column and ref.comparable:  # another definition's tolerance says nothing about this run
             idx = select(grid, ref.select).index
             tol.loc[idx] = np.fmax(tol.loc[idx], ref.tolerance)
     return tol.fillna(default), tol.notna()

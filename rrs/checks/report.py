@@ -37,6 +37,7 @@ class RefResult:
     ok: bool
     source: str
     note: str = ""
+    comparable: bool = True  # False: reported beside the fresh value, never a failure (the source says why)
 
     @property
     def delta(self) -> float:
@@ -77,7 +78,8 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        own = not self.failures and all(r.ok for r in self.references) and all(c.ok for c in self.claims)
+        refs = [r for r in self.references if r.comparable]
+        own = not self.failures and all(r.ok for r in refs) and all(c.ok for c in self.claims)
         own = own and all(f.ok for f in self.figures) and not self.comparison
         return own and (self.fresh is None or self.fresh.ok)
 
@@ -88,7 +90,9 @@ class CheckReport:
         status = "PASS" if self.ok else "FAIL"
         return (
             f"{self.study} ({self.result_dir}): {status} — schema/consistency failures {len(self.failures)}, "
-            f"claims {frac(self.claims)}, references {frac(self.references)}, "
+            f"claims {frac(self.claims)}, references {frac([r for r in self.references if r.comparable])}"
+            + (f" (+{n} not comparable, reported only)" if (n := sum(not r.comparable for r in self.references)) else "")
+            + ", "
             f"figures {frac(self.figures) if self.figures else 'not compared'}"
             + (f", fresh run {self.fresh.result_dir}: {'PASS' if self.fresh.ok else 'FAIL'}" if self.fresh else "")
             + f" ({self.seconds:.1f} s)"
@@ -100,7 +104,8 @@ class CheckReport:
                     [[c.id, _status(c.ok), c.text, c.detail] for c in self.claims], "no claims in the spec"),
             Section("References", ["metric", "select", "value", "reference", "delta", "tolerance", "status", "source"],
                     [[r.metric, r.select, fmt(r.value), fmt(r.reference), fmt(r.delta), f"±{fmt(r.tolerance)}",
-                      _status(r.ok) + (f" ({r.note})" if r.note else ""), r.source] for r in self.references],
+                      (_status(r.ok) if r.comparable else f"INFO ({'within' if r.ok else 'outside'} tolerance; "
+                       "not comparable)") + (f" ({r.note})" if r.note else ""), r.source] for r in self.references],
                     "no references in the spec"),
             Section("Schema and consistency failures (row = line in the file)", ["file", "column", "row", "value", "rule"],
                     fold(self.failures), "none"),

@@ -66,7 +66,8 @@ GRID_RULES: dict[str, Rule] = {
     "ce CI contains ce": (("ce", "ce_ci_low", "ce_ci_high"), lambda d: _contains(d.ce_ci_low, d.ce, d.ce_ci_high)),
     "rd CI contains rd": (("rd", "rd_ci_low", "rd_ci_high"), lambda d: _contains(d.rd_ci_low, d.rd, d.rd_ci_high)),
     "rd_valid_n <= n": (("rd_valid_n", "n"), lambda d: d.rd_valid_n <= d.n),
-    "rd == 0 at steps 0": (("rd", "steps"), lambda d: (d.steps != 0) | (d.rd.abs() <= ATOL)),
+    "rd == 0 at steps 0": (("rd", "steps", "rd_reason"),
+                           lambda d: (d.steps != 0) | (d.rd.abs() <= ATOL) | (d.rd.isna() & (d.rd_reason != ""))),
     "over_refusal CI contains over_refusal": (
         ("over_refusal", "over_refusal_ci_low", "over_refusal_ci_high"),
         lambda d: _contains(d.over_refusal_ci_low, d.over_refusal, d.over_refusal_ci_high),

@@ -109,7 +109,7 @@ def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     from rrs.attack import resume_step
     from rrs.runner import prepare
 
-    p = prepare(spec, cache)
+    p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256
     table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.cache})")
     for col in ("model", "attack", "seed", "steps", "attack key", "attack ckpt", "generations cached", "est. work"):
         table.add_column(col)
