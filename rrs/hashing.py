@@ -25,3 +25,9 @@ def key_of(*parts: Any, length: int = 16) -> str:
     norm = [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parts]
     blob = json.dumps(norm, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+def dir_digest(folder: str | Path, suffixes: tuple[str, ...] = (".safetensors", ".json", ".model", ".txt", ".jinja")) -> str:
+    """One digest of a model directory: every weights, config and tokenizer file, by name and content."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in suffixes)
+    return sha256_text(json.dumps([[p.name, sha256_file(p)] for p in files]))

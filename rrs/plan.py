@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rrs import corpus
 from rrs.data import StudyData
-from rrs.hashing import key_of, sha256_file, sha256_text
+from rrs.hashing import dir_digest, key_of, sha256_file, sha256_text
 from rrs.spec import HFModel, OrganismModel, Study
 
 KEY_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
@@ -54,7 +54,9 @@ def model_key(study: Study, m: OrganismModel | HFModel) -> str:
     if isinstance(m, OrganismModel):
         corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
         return key_of("organism", m.model_dump(exclude={"name"}), corpus_hash, env)
-    return key_of("hf", m.model_dump(exclude={"name", "params", "lora_targets"}), env)
+    local = Path(m.repo).is_dir()  # a local folder is keyed by its content, a hub repo by its pinned revision
+    return key_of("hf", m.model_dump(exclude={"name", "params", "lora_targets"}), env,
+                  dir_digest(m.repo) if local else None)
 
 
 @dataclass(frozen=True)

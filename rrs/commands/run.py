@@ -119,7 +119,9 @@ def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
         table.add_row(c.model, c.attack, str(c.seed), ",".join(map(str, c.steps)), c.attack_key,
                       f"{resume_step(p.attack_dir(c.attack_key), a)}/{c.steps[-1]}", f"{done}/{len(c.gen_keys)}",
                       _estimate(p, c))
-    Console().print(table)
+    import sys
+
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _estimate(p, cell) -> str:
