@@ -59,7 +59,7 @@ RUN pip install --require-hashes --no-deps -r /tmp/docker.lock \
 
 # The project itself, built with the locked setuptools (no build isolation, so nothing is fetched), then checked:
 # consistent dependency set, the CUDA build of the pinned torch, a working CLI.
-COPY pyproject.toml README.md /tmp/rrs-src/
+COPY pyproject.toml README.md LICENSE /tmp/rrs-src/
 COPY rrs /tmp/rrs-src/rrs
 RUN pip install --no-deps --no-build-isolation /tmp/rrs-src \
     && rm -rf /tmp/rrs-src \

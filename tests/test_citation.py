@@ -64,7 +64,7 @@ def test_citation_is_valid_cff_1_2_0(citation):
 def test_citation_agrees_with_pyproject(citation):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert str(citation["version"]) == project["version"]
-    assert citation["license"] == project["license"]["text"]
+    assert citation["license"] == project["license"]
     assert citation["type"] == "software"
 
 
