@@ -18,7 +18,7 @@ import torch
 from rrs.atomic import staged_dir, write_json
 from rrs.errors import UserError
 from rrs.fetch import offline as hub_offline
-from rrs.hashing import sha256_file, sha256_text
+from rrs.hashing import dir_digest, sha256_text
 from rrs.spec import HFModel, LoraAttack, OrganismModel
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -93,13 +93,6 @@ def _info(model, tok, **extra) -> dict:
     return {"params": count_params(model), "chat_template_sha256": sha256_text(template_text(tok)),
             "architecture": arch, "stop_token_ids": stop_token_ids(model, tok),
             "generation_config": generation_defaults(model), **extra}
-
-
-def weights_sha256(folder: Path) -> str:
-    """One digest of a local model directory: every safetensors, config and tokenizer file, by name and content."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix in (".safetensors", ".json", ".model",
-                                                                                 ".txt", ".jinja")))
-    return sha256_text(json.dumps([[p.name, sha256_file(p)] for p in files]))
 
 
 # ---------------------------------------------------------------- loaders
@@ -194,7 +187,7 @@ def load(spec: OrganismModel | HFModel, organism_dir: Path, device: torch.device
     if not info_path.is_file():
         info = dict(loaded.info)
         if isinstance(spec, HFModel) and Path(spec.repo).is_dir():
-            info["weights_sha256"] = weights_sha256(Path(spec.repo))  # a local folder has no commit: hash it
+            info["weights_sha256"] = dir_digest(spec.repo)  # a local folder has no commit: hash it
         write_json(info_path, info)
     return loaded
 

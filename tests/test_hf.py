@@ -25,8 +25,8 @@ from rrs.checks.schemas import read_grid, validate_grid
 from rrs.cli import main as cli
 from rrs.commands.fetch import fetch as fetch_cmd
 from rrs.errors import UserError
-from rrs.hashing import sha256_file, sha256_text
-from rrs.models import attack_for, count_params, load_hf, stop_token_ids, weights_sha256
+from rrs.hashing import dir_digest, sha256_file, sha256_text
+from rrs.models import attack_for, count_params, load_hf, stop_token_ids
 from rrs.spec import HFModel, LoraAttack, load_spec, spec_warnings
 from rrs.templates import TEMPLATES
 
@@ -127,7 +127,7 @@ def test_manifest_records_rendered_prompt_template_hash_and_provenance(run, mode
     assert info["chat_template_sha256"] == sha256_text(TEMPLATES[template])
     assert info["kind"] == "hf" and info["dtype"] == "float32" and info["quantization"] is None
     assert info["revision"] == "local" and info["revision_requested"] is None  # a folder: its content hash instead
-    assert info["weights_sha256"] == weights_sha256(run.dirs[model])
+    assert info["weights_sha256"] == dir_digest(run.dirs[model])
     assert info["architecture"] == {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                                     "phi3": "Phi3ForCausalLM"}[model]
     assert info["params"] > 10_000
