@@ -335,7 +335,7 @@ def test_check_all_pairs_published_and_fresh_runs(tmp_path):
 
 def test_cli_input_errors_exit_2(tmp_path):
     assert invoke("check", tmp_path / "nope")[0] == 2
-    assert invoke("check")[0] == 2
+    assert invoke("check", "--artifacts", tmp_path / "empty")[0] == 2  # no DIR means --all
     assert invoke("check", tmp_path, tmp_path, "--fresh", tmp_path)[0] == 2
     code, msg = invoke("check", "--all", "--artifacts", tmp_path / "empty")
     assert code == 2 and "no published study" in msg
@@ -407,11 +407,10 @@ def invoke_publish(*args: str) -> tuple[int, str]:
 
 
 def published_source(tmp_path):
-    """artifacts/smoke once it is published (the issue's acceptance test), else the synthetic stand-in."""
+    """A copy of the published embedded study, artifacts/smoke (committed)."""
     real = Path(__file__).resolve().parents[1] / "artifacts" / "smoke"
-    if (real / "results_grid.csv").is_file():
-        return shutil.copytree(real, tmp_path / "smoke")
-    return copy_result_dir(tmp_path / "smoke")
+    assert (real / "results_grid.csv").is_file(), "artifacts/smoke is not published"
+    return shutil.copytree(real, tmp_path / "smoke")
 
 
 def _shift(value: float, by: float) -> float:

@@ -51,7 +51,7 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
 
     from rrs.checks.report import fmt, fold
 
-    console = Console(highlight=False, width=None if _is_tty() else 150)
+    console = Console(highlight=False, width=None if _is_tty() else 220)
 
     def table(title: str, headers: list[str], rows: list[list[str]]) -> None:
         t = Table(*headers, title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
