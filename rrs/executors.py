@@ -111,7 +111,7 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
         if 0 in missing or not plan.model_info_path(cell.model_key).is_file():
             run_model(plan, model, [cell], timer)  # wave 1's output is gone: redo it here
         elif missing:
-            run_cell(plan, cell, missing, setup_torch(plan), timer, spec_name=model)
+            run_cell(plan, cell, missing, setup_torch(plan), timer)
         return timer.as_dict()
 
 

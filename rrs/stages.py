@@ -40,11 +40,10 @@ def _load(plan: Plan, name: str, mkey: str, device) -> Loaded:
 def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     """Everything missing for one model: the organism/base, its baseline, then each attacked cell."""
     device = setup_torch(plan)
-    spec = plan.study.model(name)
-    mkey = plan.cells[[c.model for c in plan.cells].index(name)].model_key
+    first = next(c for c in plan.cells if c.model == name)
     with timer("model"):
-        loaded = _load(plan, name, mkey, device)
-    base_key = next(c.gen_keys[0] for c in plan.cells if c.model == name)
+        loaded = _load(plan, name, first.model_key, device)
+    base_key = first.gen_keys[0]
     if not plan.gen_path(base_key).is_file():
         with timer("baseline"):
             out = generate(loaded.model, loaded.tok, _prompts(plan), plan.study.decoding,
@@ -54,10 +53,10 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     for cell in cells:
         steps = [s for s in plan.missing(cell) if s > 0]
         if steps:
-            run_cell(plan, cell, steps, device, timer, spec_name=spec.name)
+            run_cell(plan, cell, steps, device, timer)
 
 
-def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer, spec_name: str) -> None:
+def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> None:
     attack = plan.study.attack(cell.attack)
     root = plan.attack_dir(cell.attack_key)
     tag = f"{cell.model}/{cell.attack}/seed{cell.seed}"
