@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from rrs import compute_log
 from rrs.atomic import write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
@@ -93,10 +94,22 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         with timer("figures"):
             make_figures(grid, stage / "figures")
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan))
+        man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, _outputs(plan))
         write_text(stage / "manifest.json", json.dumps(man, indent=2, sort_keys=True) + "\n")
         _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _outputs(plan: Plan) -> list[tuple[str, str]]:
+    """Every cached stage output the results come from, as (stage, key)."""
+    out: list[tuple[str, str]] = []
+    for c in plan.cells:
+        if plan.study.model(c.model).kind == "organism":
+            out.append(("model", c.model_key))
+        out += [("baseline", c.gen_keys[0]), ("attack", c.attack_key)]
+        out += [("generate", k) for s, k in c.gen_keys.items() if s > 0]
+    return out
 
 
 def _models(plan: Plan) -> dict:

@@ -5,13 +5,17 @@ Imported only when something is missing from the cache, so a fully cached run ne
 
 from __future__ import annotations
 
+import time
+
 import torch
 
+from rrs import compute_log
 from rrs.atomic import write_json
 from rrs.attack import checkpoint_dir, resume_step, run_attack
 from rrs.generate import generate
 from rrs.models import Loaded, attack_for, device_of, load
 from rrs.plan import Cell, Plan
+from rrs.spec import OrganismModel
 from rrs.timer import Timer
 from rrs.training import render_prompt
 
@@ -41,14 +45,20 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     """Everything missing for one model: the organism/base, its baseline, then each attacked cell."""
     device = setup_torch(plan)
     first = next(c for c in plan.cells if c.model == name)
+    builds = not (plan.organism_dir(first.model_key) / "model.safetensors").is_file()
+    t0 = time.perf_counter()
     with timer("model"):
         loaded = _load(plan, name, first.model_key, device)
+    if builds and isinstance(plan.study.model(name), OrganismModel):
+        compute_log.record(plan.cache, "model", first.model_key, time.perf_counter() - t0)
     base_key = first.gen_keys[0]
     if not plan.gen_path(base_key).is_file():
+        t0 = time.perf_counter()
         with timer("baseline"):
             out = generate(loaded.model, loaded.tok, _prompts(plan), plan.study.decoding,
                            system_prompt=loaded.system_prompt, desc=f"baseline {name}")
             _save_generation(plan, base_key, _prompts(plan), out, loaded)
+        compute_log.record(plan.cache, "baseline", base_key, time.perf_counter() - t0)
     del loaded
     for cell in cells:
         steps = [s for s in plan.missing(cell) if s > 0]
@@ -61,18 +71,21 @@ def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> 
     root = plan.attack_dir(cell.attack_key)
     tag = f"{cell.model}/{cell.attack}/seed{cell.seed}"
     if resume_step(root, attack) < max(steps):
+        t0 = time.perf_counter()
         with timer("attack"):
             loaded = _load(plan, cell.model, cell.model_key, device)
             applied = attack_for(plan.study.model(cell.model), attack, loaded.model)  # models[].lora_targets
             run_attack(loaded.model, loaded.tok, applied, cell.seed, plan.data.attack.examples, root,
                        system_prompt=loaded.system_prompt, desc=f"attack {tag}")
             del loaded
+        compute_log.record(plan.cache, "attack", cell.attack_key, time.perf_counter() - t0, add=True)
     with timer("generate"):
         from peft import PeftModel
 
         loaded = _load(plan, cell.model, cell.model_key, device)
         model = None
         for s in steps:
+            t0 = time.perf_counter()
             name = f"step{s}"
             if model is None:
                 model = PeftModel.from_pretrained(loaded.model, checkpoint_dir(root, s), adapter_name=name)
@@ -84,3 +97,4 @@ def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> 
             out = generate(model, loaded.tok, _prompts(plan), plan.study.decoding,
                            system_prompt=loaded.system_prompt, desc=f"generate {tag} step {s}")
             _save_generation(plan, cell.gen_keys[s], _prompts(plan), out, loaded)
+            compute_log.record(plan.cache, "generate", cell.gen_keys[s], time.perf_counter() - t0)

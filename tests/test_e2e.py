@@ -54,6 +54,7 @@ def test_outputs_are_complete_and_valid(cold) -> None:
     man = json.loads((out / "manifest.json").read_text())
     assert man["device"]["threads"] == 2 and man["data"]["attack_eval_overlap"] == 0.0
     assert set(man["stages"]) >= {"model", "baseline", "attack", "generate", "judge+metrics", "figures"}
+    assert set(man["compute_s"]) == {"model", "baseline", "attack", "generate"} and man["compute_s_unrecorded"] == 0
     assert "<|assistant|>" in man["models"]["org-s"]["rendered_first_prompt"]
     sample = json.loads((out / "samples/org-s/lora-r8/seed0/steps0.jsonl").read_text().splitlines()[0])
     assert sample["response"] and not sample["response"].startswith(sample["prompt"][:20])
@@ -70,12 +71,14 @@ def test_attack_moves_refusals_and_steps0_rd_is_zero(cold) -> None:
 def test_warm_rerun_changes_no_byte_and_loads_no_model(cold) -> None:
     out, cache = cold
     before = _outputs(out)
+    compute = json.loads((out / "manifest.json").read_text())["compute_s"]
     t0 = time.perf_counter()
     proc = _rrs("reproduce", str(SPEC), "--out", str(out), cache=cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _outputs(out) == before
     man = json.loads((out / "manifest.json").read_text())
     assert not {"model", "attack", "generate"} & set(man["stages"]), man["stages"]
+    assert man["compute_s"] == compute  # the study's compute time survives a cached rerun
     assert time.perf_counter() - t0 < 60
 
 
