@@ -99,8 +99,9 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
 def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
     table = read_table(spec.path)
     where = f"{spec.path}: data.attack"
-    if spec.sha256 and sha256_file(spec.path) != spec.sha256:
-        raise UserError(f"{where}: sha256 is {sha256_file(spec.path)}, the spec expects {spec.sha256}")
+    digest = sha256_file(spec.path)
+    if spec.sha256 and digest != spec.sha256:
+        raise UserError(f"{where}: sha256 is {digest}, the spec expects {spec.sha256}")
     pcol = next((c for c in ("prompt", "goal", "Goal", "forbidden_prompt", "Behavior") if c in table.columns), None)
     if pcol is None:
         raise UserError(f"{where}: no prompt column (looked for prompt, goal, Goal, forbidden_prompt, Behavior); "
@@ -112,7 +113,7 @@ def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
            for _, r in table.iterrows()]
     if not exs:
         raise UserError(f"{where}: the attack file has no rows")
-    return AttackSet(f"file:{spec.path}", exs[:size], sha256_file(spec.path))
+    return AttackSet(f"file:{spec.path}", exs[:size], digest)
 
 
 def resolve(study: Study, require_files: bool = True) -> StudyData:

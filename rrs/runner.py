@@ -6,6 +6,7 @@ no partial file is ever visible under --out; a killed run resumes from the stage
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -15,7 +16,7 @@ import pandas as pd
 import yaml
 
 from rrs import compute_log
-from rrs.atomic import write_jsonl, write_text
+from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
 from rrs.plan import Plan, cache_root, make_plan
@@ -77,8 +78,6 @@ def validate_staged_grid(path: Path) -> None:
 
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
-    import json
-
     from rrs import manifest
     from rrs.figures import make_figures
 
@@ -95,7 +94,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
             make_figures(grid, stage / "figures")
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan))
         man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, _outputs(plan))
-        write_text(stage / "manifest.json", json.dumps(man, indent=2, sort_keys=True) + "\n")
+        write_json(stage / "manifest.json", man)
         _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -113,8 +112,6 @@ def _outputs(plan: Plan) -> list[tuple[str, str]]:
 
 
 def _models(plan: Plan) -> dict:
-    import json
-
     out = {}
     for m in plan.study.models:
         cell = next(c for c in plan.cells if c.model == m.name)
