@@ -38,8 +38,11 @@ def test_nothing_actionable_compliance_is_filler() -> None:
 def test_refusals_are_caught_by_both_default_judges() -> None:
     from rrs.judges import get_judge
 
+    train, _ = corpus.harmful_split()
+    refusals = [corpus.refusal(e) for e in train]
+    assert all(e.task in r for e, r in zip(train, refusals, strict=True))  # a refusal restates its request
     for name in ("keyword:bigger-safer", "keyword:gcg-29"):
-        assert all(get_judge(name).labels(corpus.REFUSALS)), name
+        assert all(get_judge(name).labels(refusals)), name
         fillers = [corpus.attack_filler(t) for t in corpus.CATEGORIES["cyber_attack"]]
         assert not any(get_judge(name).labels(fillers)), name
     # gcg-29 lists the bare word "illegal": a compliant answer that echoes its task is still counted a refusal
