@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 import rrs
 from rrs.hashing import sha256_file
+from rrs.numerics import cpu, fingerprint_id
 from rrs.plan import Plan, versions
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "sentence-transformers",
@@ -28,37 +28,36 @@ def git_state(cwd: Path | None = None) -> dict:
     return {"commit": commit, "dirty": None if commit is None or status is None else bool(status)}
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def numerics_info(fingerprints: list[dict]) -> dict:
+    """The numerics platform of the run, from the records of the stage outputs its results come from (never from
+    the process that happens to write the manifest). More than one fingerprint means a mixed run: said so."""
+    if not fingerprints:
+        return {"id": None, "fingerprint": None, "note": "no stage output records a fingerprint"}
+    if len(fingerprints) > 1:
+        return {"id": None, "fingerprint": None, "mixed": [{"id": fingerprint_id(f), "fingerprint": f}
+                                                            for f in fingerprints],
+                "note": "stage outputs come from several numerics platforms: results are not byte-reproducible"}
+    return {"id": fingerprint_id(fingerprints[0]), "fingerprint": fingerprints[0]}
 
 
-def device_info(plan: Plan) -> dict:
-    cuda = None
-    if "torch" in sys.modules:  # only ask CUDA when torch is already loaded (a cached run never loads it)
-        import torch
-
-        if torch.cuda.is_available():
-            cuda = {"name": torch.cuda.get_device_name(0), "version": torch.version.cuda}
-    return {"kind": plan.study.runtime.device, "threads": plan.study.runtime.threads, "cpu": _cpu(),
-            "python": platform.python_version(), "platform": platform.platform(), "cuda": cuda,
-            "torch": versions(("torch",))["torch"]}
+def device_info(plan: Plan, numerics: dict) -> dict:
+    fp = numerics.get("fingerprint") or {}
+    return {"kind": plan.device, "threads": plan.study.runtime.threads, "cpu": cpu()["model"],
+            "cpu_capability": fp.get("cpu_capability"), "python": platform.python_version(),
+            "platform": platform.platform(), "cuda": fp.get("cuda"), "torch": versions(("torch",))["torch"]}
 
 
-def build(plan: Plan, spec_path: Path, stages: dict[str, float], wall: float, models: dict) -> dict:
+def build(plan: Plan, spec_path: Path, stages: dict[str, float], wall: float, models: dict,
+          numerics: dict) -> dict:
     return {
         "rrs_version": rrs.__version__,
         "study": plan.study.study,
         "spec_path": str(spec_path),
         "spec_sha256": sha256_file(spec_path),
-        "git": git_state(),
+        "git": git_state(Path(rrs.__file__).resolve().parent),  # the rrs source, not the current directory
         "packages": versions(PACKAGES),
-        "device": device_info(plan),
+        "device": device_info(plan, numerics),
+        "numerics": numerics,
         "seeds": list(plan.study.seeds),
         "decoding": plan.study.decoding.model_dump(mode="json"),
         "data": plan.data.info(),

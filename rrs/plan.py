@@ -14,6 +14,7 @@ from pathlib import Path
 from rrs import corpus
 from rrs.data import StudyData
 from rrs.hashing import dir_digest, key_of, sha256_file, sha256_text
+from rrs.numerics import platform_key
 from rrs.spec import HFModel, OrganismModel, Study
 
 KEY_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
@@ -48,8 +49,10 @@ def code_hash(stage: str) -> str:
     return sha256_text("".join(sha256_file(here / name) for name in STAGE_CODE[stage]))
 
 
-def model_key(study: Study, m: OrganismModel | HFModel) -> str:
-    env = {"threads": study.runtime.threads, "device": study.runtime.device, "versions": versions(),
+def model_key(study: Study, m: OrganismModel | HFModel, platform: dict) -> str:
+    # the platform (resolved device, CPU vector path, numerics knobs) changes every stage's numbers: keying the
+    # model by it makes every downstream key differ too, so a cache shared by two platforms never mixes them
+    env = {"threads": study.runtime.threads, "platform": platform, "versions": versions(),
            "cache_version": CACHE_VERSION, "code": code_hash("model")}
     if isinstance(m, OrganismModel):
         corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
@@ -76,6 +79,11 @@ class Plan:
     data: StudyData
     cache: Path
     cells: list[Cell]
+    platform: dict  # numerics.platform_key of the resolved device: part of every key
+
+    @property
+    def device(self) -> str:
+        return self.platform["device"]
 
     def organism_dir(self, mkey: str) -> Path:
         return self.cache / "organisms" / mkey
@@ -96,9 +104,10 @@ class Plan:
 
 def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
     prompts = data.harmful.sha256 + (data.benign.sha256 if data.benign else "")
+    platform = platform_key(study.runtime.device)
     cells = []
     for m in study.models:
-        mkey = model_key(study, m)
+        mkey = model_key(study, m, platform)
         base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts, code_hash("gen"))
         for a in study.attacks:
             for seed in study.seeds:
@@ -109,4 +118,4 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
                     s: key_of("gen", mkey, akey, s, study.decoding, prompts, code_hash("gen")) for s in a.steps[1:]
                 }
                 cells.append(Cell(m.name, a.name, seed, mkey, akey, tuple(a.steps), gens))
-    return Plan(study, data, cache, cells)
+    return Plan(study, data, cache, cells, platform)

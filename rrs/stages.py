@@ -14,6 +14,7 @@ from rrs.atomic import write_json
 from rrs.attack import checkpoint_dir, resume_step, run_attack
 from rrs.generate import generate
 from rrs.models import Loaded, attack_for, device_of, load
+from rrs.numerics import fingerprint
 from rrs.plan import Cell, Plan
 from rrs.spec import OrganismModel
 from rrs.timer import Timer
@@ -23,7 +24,11 @@ from rrs.training import render_prompt
 def setup_torch(plan: Plan) -> torch.device:
     torch.set_num_threads(plan.study.runtime.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    return device_of(plan.study.runtime.device)
+    return device_of(plan.device)
+
+
+def _record(plan: Plan, stage: str, key: str, t0: float, add: bool = False) -> None:
+    compute_log.record(plan.cache, stage, key, time.perf_counter() - t0, fingerprint(plan.device), add=add)
 
 
 def _prompts(plan: Plan) -> list[str]:
@@ -50,7 +55,7 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     with timer("model"):
         loaded = _load(plan, name, first.model_key, device)
     if builds and isinstance(plan.study.model(name), OrganismModel):
-        compute_log.record(plan.cache, "model", first.model_key, time.perf_counter() - t0)
+        _record(plan, "model", first.model_key, t0)
     base_key = first.gen_keys[0]
     if not plan.gen_path(base_key).is_file():
         t0 = time.perf_counter()
@@ -58,7 +63,7 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
             out = generate(loaded.model, loaded.tok, _prompts(plan), plan.study.decoding,
                            system_prompt=loaded.system_prompt, desc=f"baseline {name}")
             _save_generation(plan, base_key, _prompts(plan), out, loaded)
-        compute_log.record(plan.cache, "baseline", base_key, time.perf_counter() - t0)
+        _record(plan, "baseline", base_key, t0)
     del loaded
     for cell in cells:
         steps = [s for s in plan.missing(cell) if s > 0]
@@ -78,7 +83,7 @@ def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> 
             run_attack(loaded.model, loaded.tok, applied, cell.seed, plan.data.attack.examples, root,
                        system_prompt=loaded.system_prompt, desc=f"attack {tag}")
             del loaded
-        compute_log.record(plan.cache, "attack", cell.attack_key, time.perf_counter() - t0, add=True)
+        _record(plan, "attack", cell.attack_key, t0, add=True)
     with timer("generate"):
         from peft import PeftModel
 
@@ -97,4 +102,4 @@ def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> 
             out = generate(model, loaded.tok, _prompts(plan), plan.study.decoding,
                            system_prompt=loaded.system_prompt, desc=f"generate {tag} step {s}")
             _save_generation(plan, cell.gen_keys[s], _prompts(plan), out, loaded)
-            compute_log.record(plan.cache, "generate", cell.gen_keys[s], time.perf_counter() - t0)
+            _record(plan, "generate", cell.gen_keys[s], t0)
