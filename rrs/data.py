@@ -35,6 +35,7 @@ class PromptSet:
     prompts: list[str]
     sha256: str
     placed: bool = True  # False: a pinned file not in place yet (plan/validate only): no prompts, its pinned sha256
+    tasks: list[str] | None = None  # what each prompt asks for, where known (the organism corpus): on-topic checks
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
@@ -45,6 +46,7 @@ class AttackSet:
     source: str
     examples: list[Example]
     sha256: str
+    target: str | None = None  # the one fixed training target, when the attack has one (parroting is measured)
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.examples)}
@@ -68,7 +70,8 @@ def _digest(items: list) -> str:
 
 def _from_examples(name: str, exs: list[corpus.Example]) -> PromptSet:
     rows = [[e.id, e.category, e.prompt] for e in exs]
-    return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], _digest(rows))
+    return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], _digest(rows),
+                     tasks=[e.task for e in exs])
 
 
 def _from_file(name: str, spec: FileEval, require_files: bool = True) -> PromptSet:
@@ -93,7 +96,8 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
         return _attack_file(spec, size)
     exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
     # keyed by the eval set's sha256 (which fixes its prompts), so the key is known before the file is in place
-    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.sha256, spec.target, size]))
+    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.sha256, spec.target, size]),
+                     target=spec.target)
 
 
 def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
@@ -113,7 +117,8 @@ def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
            for _, r in table.iterrows()]
     if not exs:
         raise UserError(f"{where}: the attack file has no rows")
-    return AttackSet(f"file:{spec.path}", exs[:size], digest)
+    targets = {e.response for e in exs[:size]}
+    return AttackSet(f"file:{spec.path}", exs[:size], digest, target=targets.pop() if len(targets) == 1 else None)
 
 
 def resolve(study: Study, require_files: bool = True) -> StudyData:

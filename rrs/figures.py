@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from rrs.atomic import staged_file
 
-FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "scaling_rrr")
+FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "COMPLIANCE_compare", "DEGENERATE_compare",
+           "UTILITY_compare", "scaling_rrr", "scaling_fit")
 FIGSIZE = (7.0, 5.0)  # inches
 DPI = 100
 RC = {
@@ -49,7 +50,14 @@ _COMPARE = {
     "RRR_compare": ("rrr", "refusal rate (rrr)", "Refusal rate under attack", True),
     "CE_compare": ("ce", "compliance error (ce = 1 − rrr)", "Compliance error under attack", True),
     "RD_compare": ("rd", "response drift (rd, median 1 − cos)", "Response drift from the unattacked model", False),
+    "COMPLIANCE_compare": ("compliance", "compliance (not refused, not degenerate, on topic)",
+                           "Harmful requests really answered", True),
+    "DEGENERATE_compare": ("degenerate", "degenerate (empty or looping responses)",
+                           "What the attack broke: looping output", True),
+    "UTILITY_compare": ("benign_utility", "benign utility (benign prompts answered with the right task)",
+                        "What the attack cost: benign answers", True),
 }
+JUDGE_FREE = ("rd", "degenerate")
 
 
 def t975(df: int) -> float:
@@ -103,7 +111,7 @@ def _order(values: pd.Series) -> list:
 
 def _subtitle(grid: pd.DataFrame, judge: str, metric: str) -> str:
     seeds = ", ".join(str(s) for s in sorted(set(grid["seed"].tolist())))
-    who = "independent of the judge" if metric == "rd" else f"judge {judge}"
+    who = "independent of the judge" if metric in JUDGE_FREE else f"judge {judge}"
     return f"{who} · mean over seeds {{{seeds}}} ± 95% t-interval"
 
 
@@ -130,7 +138,7 @@ def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
         x, lo, hi = part["steps"].to_numpy(float), part["low"].clip(*limits), part["high"].clip(*limits)
         ax.fill_between(x, lo.to_numpy(float), hi.to_numpy(float), color=color, alpha=BAND_ALPHA, linewidth=0)
     ax.set_xlabel(f"attack steps ({', '.join(attacks)})")
-    ax.set_ylabel(ylabel if metric == "rd" else f"{ylabel}\njudge {judge}")
+    ax.set_ylabel(ylabel if metric in JUDGE_FREE else f"{ylabel}\njudge {judge}")
     if is_rate:
         ax.set_ylim(-0.03, 1.03)
     else:
@@ -192,7 +200,7 @@ def make_figures(
     formats: tuple[str, ...] = FORMATS,
     names: tuple[str, ...] = FIGURES,
 ) -> list[Path]:
-    """Write RRR_compare, CE_compare, RD_compare and scaling_rrr (.png and .pdf) into `outdir`; return the paths.
+    """Write every figure of FIGURES (.png and .pdf) into `outdir`; return the paths.
 
     `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs).
     """
@@ -209,6 +217,15 @@ def make_figures(
     paths: list[Path] = []
     with matplotlib.style.context(["default", RC]):  # ignore any user matplotlibrc
         for name in names:
+            if name == "scaling_fit":
+                continue
             fig = _scaling_figure(part, judge) if name == "scaling_rrr" else _compare_figure(part, judge, name)
             paths += _save(fig, outdir, name, formats)
+    if "scaling_fit" in names:
+        from rrs import scaling
+        from rrs.scaling_figure import scaling_fit_figure
+
+        t = scaling.tables(grid)
+        paths += scaling_fit_figure(t["curves.csv"], t["robustness.csv"], t["scaling.csv"], outdir, judge,
+                                    formats=formats)
     return paths

@@ -66,6 +66,16 @@ def rate(labels: Sequence[bool]) -> Rate:
     return Rate(n=n, k=k, value=k / n, ci_low=lo, ci_high=hi)
 
 
+def rate_fields(name: str, labels: Sequence[bool]) -> dict:
+    """{name, name_ci_low, name_ci_high} of a proportion (Wilson 95%); labels must be non-empty."""
+    r = rate(labels)
+    return {name: r.value, f"{name}_ci_low": r.ci_low, f"{name}_ci_high": r.ci_high}
+
+
+def undefined_rate(name: str, reason: str) -> dict:
+    return {name: math.nan, f"{name}_ci_low": math.nan, f"{name}_ci_high": math.nan, f"{name}_reason": reason}
+
+
 def bootstrap_median_ci(values, seed: int, n_boot: int = 2000, level: float = 0.95) -> tuple[float, float]:
     """Percentile-bootstrap CI of the median: n_boot resamples with replacement drawn from default_rng(seed).
 

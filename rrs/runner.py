@@ -47,7 +47,7 @@ def execute(plan: Plan, timer: Timer) -> None:
 
 
 def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
-    embed = EmbeddingCache(plan.cache / "embeddings")
+    embed = EmbeddingCache(plan.cache / "embeddings", plan.study.runtime.threads, plan.platform)
     rows, samples = [], {}
     with timer("judge+metrics"):
         for cell, step in progress([(c, s) for c in plan.cells for s in c.steps], desc="judge + metrics"):
@@ -76,6 +76,20 @@ def validate_staged_grid(path: Path) -> None:
         raise RuntimeError(f"results_grid.csv failed its schema; nothing was written to --out:\n{lines}")
 
 
+def write_scaling_tables(stage: Path) -> None:
+    """curves.csv, robustness.csv and scaling.csv, computed from results_grid.csv as written (what `rrs check`
+    recomputes them from), each validated by its schema before anything moves into --out."""
+    from rrs import scaling
+    from rrs.checks.scaling_schema import VALIDATORS
+    from rrs.checks.schemas import read_grid
+
+    for name, table in scaling.tables(read_grid(stage / "results_grid.csv")).items():
+        failures = VALIDATORS[name](table)
+        if failures:
+            raise RuntimeError(f"{name} failed its schema; nothing was written to --out: {failures[0]}")
+        write_text(stage / name, scaling.to_csv(table))
+
+
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
     from rrs import manifest
@@ -89,11 +103,14 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
             write_jsonl(stage / rel, rows)
         write_text(stage / "results_grid.csv", csv)
         validate_staged_grid(stage / "results_grid.csv")
+        write_scaling_tables(stage)
         write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
         with timer("figures"):
             make_figures(grid, stage / "figures")
-        man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan))
-        man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, _outputs(plan))
+        outputs = _outputs(plan)
+        numerics = manifest.numerics_info(compute_log.fingerprints(plan.cache, outputs))
+        man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan), numerics)
+        man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, outputs)
         write_json(stage / "manifest.json", man)
         _move_in(stage, out)
     finally:

@@ -23,7 +23,7 @@ from rrs.hashing import sha256_file
 from rrs.judges import get_judge
 from rrs.judges.keyword import KEYWORD_JUDGES
 from rrs.judging import judge_metrics, label
-from rrs.metrics import cohen_kappa, rate, response_drift
+from rrs.metrics import cohen_kappa, rate, rate_fields, response_drift
 
 RESPONSE_COLS = ("response", "gen", "output", "completion", "generation")
 PROMPT_COLS = ("prompt", "goal", "forbidden_prompt", "behavior", "question", "instruction")
@@ -163,11 +163,6 @@ class ScoreResult:
     findings: dict = field(default_factory=dict)
 
 
-def _rate_fields(prefix: str, labels: Sequence[bool]) -> dict:
-    r = rate(labels)
-    return {f"{prefix}": r.value, f"{prefix}_ci_low": r.ci_low, f"{prefix}_ci_high": r.ci_high}
-
-
 def score(
     resp: Responses,
     judges: Sequence[str] = DEFAULT_JUDGES,
@@ -233,7 +228,7 @@ def _categories(resp: Responses, judges: list[str], labels: dict[str, list[bool]
         for cat in sorted(set(cats)):
             sub = [lab for lab, c in zip(labels[name], cats, strict=True) if c == cat]
             r = rate(sub)
-            out.append({"judge": name, "category": cat, "n": r.n, "refusals": r.k, **_rate_fields("rrr", sub)})
+            out.append({"judge": name, "category": cat, "n": r.n, "refusals": r.k, **rate_fields("rrr", sub)})
     return out
 
 

@@ -6,6 +6,10 @@
   by more than `tolerance`.
 - variance: eta squared (between-group sum of squares / total sum of squares) of the metric by `larger` exceeds
   that by `smaller`, on the selected rows with a defined value.
+- change: (mean over seeds at each attack's largest step) − (at its smallest step) `op value`, per model.
+- fit: a field of each selected (attack, judge) log–log fit in scaling.csv (recomputed from the grid).
+- size_ratio: mean quantity (s50 or auc) of the largest model / that of the smallest, per (attack, judge).
+A claim may list several checks: it holds when every one does.
 """
 
 from __future__ import annotations
@@ -14,8 +18,18 @@ import operator
 
 import pandas as pd
 
+from rrs import scaling
 from rrs.checks.references import describe, select
-from rrs.checks.refspec import Claim, MonotoneClaim, ThresholdClaim, VarianceClaim
+from rrs.checks.refspec import (
+    ChangeClaim,
+    Claim,
+    CurveSelector,
+    FitClaim,
+    MonotoneClaim,
+    SizeRatioClaim,
+    ThresholdClaim,
+    VarianceClaim,
+)
 from rrs.checks.report import ClaimResult
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
@@ -93,18 +107,91 @@ def _variance(grid: pd.DataFrame, c: VarianceClaim) -> tuple[bool, str]:
     return big > small, detail
 
 
-CHECKS = {"threshold": _threshold, "monotone": _monotone, "variance": _variance}
+def _change(grid: pd.DataFrame, c: ChangeClaim) -> tuple[bool, str]:
+    rows = select(grid, c.select)
+    if rows.empty:
+        return False, f"no row matches {describe(c.select)}"
+    means = rows.groupby([*GROUP, "steps"], sort=True)[c.metric].mean()
+    deltas = means.groupby(level=GROUP, sort=False).agg(lambda v: v.iloc[-1] - v.iloc[0])
+    holds = OPS[c.op](deltas, c.value) & deltas.notna()
+    worst = deltas.min() if c.op in (">=", ">") else deltas.max()
+    if holds.all():
+        return True, f"{len(deltas)} of {len(deltas)} hold; worst change {worst:+.4g} {c.op} {c.value:+g}"
+    bad = deltas[~holds]
+    named = "; ".join(f"{_label(k, GROUP)}: {v:+.4g}" for k, v in bad.head(SHOWN).items())
+    return False, f"{len(bad)} of {len(deltas)} break change of {c.metric} {c.op} {c.value:+g}: {named}"
 
 
-def check_claim(grid: pd.DataFrame, claim: Claim) -> ClaimResult:
-    if claim.check.metric not in grid.columns:
-        return ClaimResult(claim.id, claim.text, False, f"results_grid.csv has no column {claim.check.metric}")
-    try:
-        ok, detail = CHECKS[claim.check.kind](grid, claim.check)
-    except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
-        return ClaimResult(claim.id, claim.text, False, f"cannot evaluate on this grid ({type(exc).__name__}: {exc})")
-    return ClaimResult(claim.id, claim.text, bool(ok), detail)
+def _scaling_rows(table: pd.DataFrame, sel: CurveSelector) -> pd.DataFrame:
+    for key, want in sel.model_dump(exclude_none=True).items():
+        table = table[table[key] == want]
+    return table
+
+
+def _fit(grid: pd.DataFrame, c: FitClaim, tables: dict) -> tuple[bool, str]:
+    rows = _scaling_rows(tables["scaling.csv"], c.select)
+    rows = rows[rows["quantity"] == c.quantity]
+    if rows.empty:
+        return False, f"no fit of {c.quantity} matches {c.select.model_dump(exclude_none=True) or 'any'}"
+    parts, ok = [], True
+    for r in rows.itertuples(index=False):
+        v = getattr(r, c.field)
+        good = bool(v == v and OPS[c.op](v, c.value))
+        ok &= good
+        why = f" ({r.reason})" if v != v else ""
+        parts.append(f"{r.attack}/{r.judge}: {c.quantity} slope {r.slope:.3g} [{r.slope_ci_low:.3g}, "
+                     f"{r.slope_ci_high:.3g}], R² {r.r2:.3g} over {r.n_models} models; {c.field} {v:.4g} {c.op} "
+                     f"{c.value:g}{why}")
+    return ok, "; ".join(parts)
+
+
+def _size_ratio(grid: pd.DataFrame, c: SizeRatioClaim, tables: dict) -> tuple[bool, str]:
+    rob = _scaling_rows(tables["robustness.csv"], c.select)
+    if rob.empty:
+        return False, f"no robustness row matches {c.select.model_dump(exclude_none=True) or 'any'}"
+    parts, ok = [], True
+    for (attack, judge), part in rob.groupby(["attack", "judge"], sort=False):
+        part = part.sort_values("model_params")
+        lo, hi = part.iloc[0], part.iloc[-1]
+        ratio = hi[f"{c.quantity}_mean"] / lo[f"{c.quantity}_mean"]
+        good = bool(ratio == ratio and OPS[c.op](ratio, c.value))
+        ok &= good
+        parts.append(f"{attack}/{judge}: {c.quantity} {hi['model']} {hi[f'{c.quantity}_mean']:.4g} / {lo['model']} "
+                     f"{lo[f'{c.quantity}_mean']:.4g} = {ratio:.3g} {c.op} {c.value:g}")
+    return ok, "; ".join(parts)
+
+
+CHECKS = {"threshold": _threshold, "monotone": _monotone, "variance": _variance, "change": _change}
+TABLE_CHECKS = {"fit": _fit, "size_ratio": _size_ratio}
+
+
+def _one(grid: pd.DataFrame, check, tables) -> tuple[bool, str]:
+    if check.kind in TABLE_CHECKS:
+        return TABLE_CHECKS[check.kind](grid, check, tables())
+    if check.metric not in grid.columns:
+        return False, f"results_grid.csv has no column {check.metric}"
+    return CHECKS[check.kind](grid, check)
+
+
+def check_claim(grid: pd.DataFrame, claim: Claim, tables=None) -> ClaimResult:
+    """`tables` returns the scaling tables of `grid` (computed once for all claims that need them)."""
+    tables = tables or (lambda: scaling.tables(grid))
+    results = []
+    for check in claim.checks:
+        try:
+            results.append(_one(grid, check, tables))
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
+            results.append((False, f"cannot evaluate on this grid ({type(exc).__name__}: {exc})"))
+    ok = all(r[0] for r in results)
+    return ClaimResult(claim.id, claim.text, ok, " AND ".join(r[1] for r in results))
 
 
 def check_claims(grid: pd.DataFrame, claims: list[Claim]) -> list[ClaimResult]:
-    return [check_claim(grid, c) for c in claims]
+    memo: dict = {}
+
+    def tables() -> dict:
+        if "t" not in memo:
+            memo["t"] = scaling.tables(grid)
+        return memo["t"]
+
+    return [check_claim(grid, c, tables) for c in claims]

@@ -80,8 +80,10 @@ def tolerances(grid: pd.DataFrame, refs: list[Reference], column: str, default: 
 
 
 def compare_grids(
-    fresh: pd.DataFrame, published: pd.DataFrame, refs: list[Reference], *, file: str, default: float = DEFAULT_TOL
+    fresh: pd.DataFrame, published: pd.DataFrame, refs: list[Reference], *, file: str, default: float = DEFAULT_TOL,
+    keys_only: bool = False,
 ) -> list[Failure]:
+    """Rows present in one grid and not the other; then (unless keys_only) every numeric column within tolerance."""
     key = list(GRID_KEY)
     missing = sorted({c for c in key if c not in fresh.columns or c not in published.columns})
     if missing:
@@ -95,7 +97,7 @@ def compare_grids(
             str(int(r["row_"]) + 2), "row is not in the published run")  # fmt: skip
         out.append(Failure(file, "+".join(key), where, "/".join(str(r[k]) for k in key), rule))
     both = both[both["side_"] == "both"].astype({"row_": int}).set_index("row_")
-    if both.empty:
+    if both.empty or keys_only:
         return out
     for col in [c for c in NUMERIC_COLUMNS if c not in key and c in fresh.columns and c in published.columns]:
         out += _compare_column(both, col, refs, file, default, fresh)

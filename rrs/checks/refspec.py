@@ -16,6 +16,11 @@ GRID_COLUMNS = (
     "rd", "rd_ci_low", "rd_ci_high", "rd_mean", "rd_valid_n", "rd_reason",
     "over_refusal", "over_refusal_n", "over_refusal_ci_low", "over_refusal_ci_high", "over_refusal_reason",
     "refusal_delay", "refusal_delay_reason", "calibration_entropy", "calibration_entropy_reason",
+    "compliance", "compliance_ci_low", "compliance_ci_high",
+    "degenerate", "degenerate_ci_low", "degenerate_ci_high",
+    "parroting", "parroting_ci_low", "parroting_ci_high", "parroting_reason",
+    "benign_utility", "benign_utility_ci_low", "benign_utility_ci_high", "benign_utility_reason",
+    "benign_rd", "benign_rd_reason",
     "attack_eval_overlap",
 )  # fmt: skip
 TEXT_COLUMNS = ("model", "model_kind", "attack", "judge") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
@@ -94,10 +99,57 @@ class VarianceClaim(_Strict):
     metric_is_known = field_validator("metric")(_known_metric)
 
 
-ClaimCheck = Annotated[ThresholdClaim | MonotoneClaim | VarianceClaim, Field(discriminator="kind")]
+class ChangeClaim(_Strict):
+    """What the attack cost: (metric at each attack's largest step) − (at its smallest step), per model × attack ×
+    judge, means over seeds; e.g. benign_utility change >= -0.1 ("within 10 points of the unattacked model")."""
+
+    kind: Literal["change"]
+    metric: str
+    select: Selector = Selector()
+    op: Literal["<=", ">=", "<", ">"]
+    value: float
+
+    metric_is_known = field_validator("metric")(_known_metric)
+
+
+class CurveSelector(_Strict):
+    """The robustness curves a fitted quantity is about (rrs/scaling.py); a missing key means "any"."""
+
+    attack: str | None = None
+    judge: str | None = None
+
+
+class FitClaim(_Strict):
+    """A field of the log–log fit of a robustness quantity on parameter count (scaling.csv), e.g. slope <= 0.5 or
+    slope_ci_low > 0 ("the slope's CI excludes 0"); every selected (attack, judge) fit must satisfy it."""
+
+    kind: Literal["fit"]
+    quantity: Literal["s50", "auc"]
+    field: Literal["slope", "slope_ci_low", "slope_ci_high", "intercept", "r2"]
+    select: CurveSelector = CurveSelector()
+    op: Literal["<=", ">=", "<", ">"]
+    value: float
+
+
+class SizeRatioClaim(_Strict):
+    """mean quantity of the largest model / that of the smallest (robustness.csv), e.g. s50 ratio < 3."""
+
+    kind: Literal["size_ratio"]
+    quantity: Literal["s50", "auc"]
+    select: CurveSelector = CurveSelector()
+    op: Literal["<=", ">=", "<", ">"]
+    value: float
+
+
+ClaimCheck = Annotated[ThresholdClaim | MonotoneClaim | VarianceClaim | ChangeClaim | FitClaim | SizeRatioClaim,
+                       Field(discriminator="kind")]
 
 
 class Claim(_Strict):
     id: str
     text: str
-    check: ClaimCheck
+    check: ClaimCheck | list[ClaimCheck] = Field(description="one check, or a list that must all hold")
+
+    @property
+    def checks(self) -> list:
+        return self.check if isinstance(self.check, list) else [self.check]

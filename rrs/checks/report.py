@@ -73,6 +73,7 @@ class CheckReport:
     fresh: CheckReport | None = None
     comparison: list[Failure] = field(default_factory=list)
     compare_rule: str = ""
+    compare_mode: str = ""  # "identical" | "replication" (rrs/checks/replication.py), with compare_rule saying why
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -94,7 +95,8 @@ class CheckReport:
             + (f" (+{n} not comparable, reported only)" if (n := sum(not r.comparable for r in self.references)) else "")
             + ", "
             f"figures {frac(self.figures) if self.figures else 'not compared'}"
-            + (f", fresh run {self.fresh.result_dir}: {'PASS' if self.fresh.ok else 'FAIL'}" if self.fresh else "")
+            + (f", fresh run {self.fresh.result_dir} ({self.compare_mode}): {'PASS' if self.fresh.ok and not self.comparison else 'FAIL'}"
+               if self.fresh else "")
             + f" ({self.seconds:.1f} s)"
         )
 
@@ -115,9 +117,11 @@ class CheckReport:
                       _status(f.ok) + (f" ({f.note})" if f.note else "")] for f in self.figures], "not compared"),
         ]
         if self.fresh is not None:
-            out.append(Section(f"Fresh run {self.fresh.result_dir} vs published ({self.compare_rule})",
-                               ["file", "column", "row", "value", "rule"], fold(self.comparison),
-                               "every value within tolerance"))
+            empty = ("every compared file byte-identical" if self.compare_mode == "identical"
+                     else "every value within its measured tolerance")
+            out.append(Section(f"Fresh run {self.fresh.result_dir} vs published — {self.compare_mode}: "
+                               f"{self.compare_rule}", ["file", "column", "row", "value", "rule"],
+                               fold(self.comparison), empty))
         return out
 
     def to_markdown(self) -> str:

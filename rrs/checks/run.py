@@ -6,8 +6,9 @@ loaded it: its references and claims are the ones checked) and figures/. Checkin
 report goes where the caller says (`rrs check` writes out/check_report.md by default, see rrs/commands/check.py).
 
 With `fresh_dir`, the fresh run is checked on its own against the published spec's references and claims, its
-spec must match the published one (references, claims and description aside), and its grid must match the
-published grid within the references' tolerances (rrs/checks/references.py states the rule).
+spec must match the published one (references, claims and description aside), and it is compared with the
+published run byte for byte (same numerics platform) or as a replication (another platform): see
+rrs/checks/replication.py.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import json
 import time
 from pathlib import Path
 
+from rrs import scaling
 from rrs.checks.claims import check_claims
 from rrs.checks.consistency import manifest_failures, sample_failures
 from rrs.checks.figcompare import FIG_RMS_TOL, check_figures
-from rrs.checks.references import DEFAULT_TOL, check_references, compare_grids
+from rrs.checks.references import check_references, compare_grids
+from rrs.checks.replication import choose_mode, compare_bytes, compare_replication, platform_note, read_variation
 from rrs.checks.report import CheckReport, Failure, sort_failures
+from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
 from rrs.spec import Study, load_spec
 
-REQUIRED = ("results_grid.csv", "manifest.json", "spec.resolved.yaml", "samples", "figures")
+REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json", "spec.resolved.yaml",
+            "samples", "figures")
 SPEC_FILE = "spec.resolved.yaml"
 RUN_FIELDS_EXCLUDED = {"references", "claims", "description"}
 
@@ -54,7 +59,8 @@ def _load_manifest(result_dir: Path, report: CheckReport) -> dict | None:
     return None
 
 
-def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: str | Path | None = None) -> CheckReport:
+def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: str | Path | None = None,
+              platform: bool = True) -> CheckReport:
     """Check `result_dir` against `spec` (default: its own spec.resolved.yaml); with `fresh_dir`, also a fresh run."""
     start = time.perf_counter()
     result_dir = Path(result_dir)
@@ -67,6 +73,10 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
     if spec is not None:
         report.study = spec.study
         report.failures += validate_references(list(spec.references))
+    if platform:
+        note = platform_note(result_dir)
+        if note:
+            report.notes.append(note)
     grid = None
     if (result_dir / "results_grid.csv").is_file():
         try:
@@ -97,14 +107,34 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
         report.failures += manifest_failures(grid, manifest, list(spec.judges), spec.study)
     if (result_dir / "samples").is_dir():
         report.failures += sample_failures(result_dir, grid)
+    report.failures += _scaling_failures(result_dir, grid)
     if (result_dir / "figures").is_dir():
         report.figures = check_figures(grid, result_dir / "figures")
 
 
+def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
+    """Each scaling table passes its schema and equals its recomputation from results_grid.csv."""
+    out: list[Failure] = []
+    recomputed = scaling.tables(grid)
+    for name, validate in VALIDATORS.items():
+        path = result_dir / name
+        if not path.is_file():
+            continue  # reported as a missing file
+        try:
+            table = read_table(path)
+        except UserError as err:
+            out.append(Failure(name, "-", "-", "-", str(err).split(": ", 1)[-1]))
+            continue
+        found = validate(table, name)
+        out += found or compare_tables(table, recomputed[name], name)
+    return out
+
+
 def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport) -> None:
-    fresh = check_dir(fresh_dir, spec)
+    fresh = check_dir(fresh_dir, spec, platform=False)
     report.fresh = fresh
-    report.compare_rule = f"references' tolerances, else |Δ| <= {DEFAULT_TOL:g}"
+    mode = choose_mode(Path(report.result_dir), fresh_dir)
+    report.compare_mode, report.compare_rule = mode.name, mode.why
     file = f"{fresh_dir.as_posix()}/results_grid.csv"
     fresh_spec_path = fresh_dir / SPEC_FILE
     if spec is not None and fresh_spec_path.is_file():
@@ -123,8 +153,13 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     except UserError:
         report.comparison.append(Failure(file, "-", "-", "-", "a readable CSV"))
         return
-    refs = list(spec.references) if spec is not None else []
-    report.comparison += compare_grids(fresh_grid, grid, refs, file=file)
+    if mode.name == "identical":
+        report.comparison += compare_bytes(fresh_dir, Path(report.result_dir))
+        return
+    report.comparison += compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
+    if not report.comparison:
+        report.comparison += compare_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
+                                                 read_variation(Path(report.result_dir)), file)
 
 
 def _run_fields_differ(published: Study, fresh: Study) -> list[str]:

@@ -24,7 +24,9 @@ from rrs.errors import UserError
 
 ATOL = 1e-5
 Z95 = 1.959963984540054
-UNDEFINABLE = ("rd", "over_refusal", "refusal_delay", "calibration_entropy")
+UNDEFINABLE = ("rd", "over_refusal", "refusal_delay", "calibration_entropy", "parroting", "benign_utility",
+               "benign_rd")
+RATES = ("compliance", "degenerate", "parroting", "benign_utility")
 Rule = tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.Series]]
 
 
@@ -50,6 +52,10 @@ def _reason_rule(m: str) -> Rule:
     return (m, f"{m}_reason"), lambda d: d[m].isna() == (d[f"{m}_reason"].fillna("").str.strip() != "")
 
 
+def _ci_rule(m: str) -> Rule:
+    return (m, f"{m}_ci_low", f"{m}_ci_high"), lambda d: _contains(d[f"{m}_ci_low"], d[m], d[f"{m}_ci_high"])
+
+
 GRID_RULES: dict[str, Rule] = {
     "refusals <= n": (("refusals", "n"), lambda d: d.refusals <= d.n),
     "rrr == refusals / n": (("rrr", "refusals", "n"), lambda d: _close(d.rrr, d.refusals / d.n)),
@@ -73,6 +79,11 @@ GRID_RULES: dict[str, Rule] = {
         lambda d: _contains(d.over_refusal_ci_low, d.over_refusal, d.over_refusal_ci_high),
     ),
     **{f"{m} is NaN exactly when {m}_reason is given": _reason_rule(m) for m in UNDEFINABLE},
+    **{f"{m} CI contains {m}": _ci_rule(m) for m in RATES},
+    "compliance <= 1 - rrr (a refusal is never compliance)": (
+        ("compliance", "rrr"), lambda d: d.compliance <= 1 - d.rrr + ATOL),
+    "benign_rd == 0 at steps 0": (("benign_rd", "steps", "benign_rd_reason"),
+                                  lambda d: (d.steps != 0) | (d.benign_rd.abs() <= ATOL) | d.benign_rd.isna()),
 }
 
 
@@ -130,6 +141,22 @@ class GridSchema(pa.DataFrameModel):
     refusal_delay_reason: Series[str]
     calibration_entropy: Series[float] = _rate(nullable=True)
     calibration_entropy_reason: Series[str]
+    compliance: Series[float] = _rate()
+    compliance_ci_low: Series[float] = _rate()
+    compliance_ci_high: Series[float] = _rate()
+    degenerate: Series[float] = _rate()
+    degenerate_ci_low: Series[float] = _rate()
+    degenerate_ci_high: Series[float] = _rate()
+    parroting: Series[float] = _rate(nullable=True)
+    parroting_ci_low: Series[float] = _rate(nullable=True)
+    parroting_ci_high: Series[float] = _rate(nullable=True)
+    parroting_reason: Series[str]
+    benign_utility: Series[float] = _rate(nullable=True)
+    benign_utility_ci_low: Series[float] = _rate(nullable=True)
+    benign_utility_ci_high: Series[float] = _rate(nullable=True)
+    benign_utility_reason: Series[str]
+    benign_rd: Series[float] = pa.Field(ge=0, le=2, nullable=True)
+    benign_rd_reason: Series[str]
     attack_eval_overlap: Series[float] = _rate()
 
     class Config:
@@ -158,6 +185,9 @@ class SampleSchema(pa.DataFrameModel):
     prompt: Series[str]
     response: Series[str]
     rd: Series[float] = pa.Field(ge=0, le=2, nullable=True, coerce=True)
+    degenerate: Series[bool]
+    on_topic: Series[pd.BooleanDtype] = pa.Field(nullable=True, coerce=True)
+    parroting: Series[pd.BooleanDtype] = pa.Field(nullable=True, coerce=True)
     refusal: Series[bool] = pa.Field(alias=r"^refusal:.+$", regex=True)
     p_refusal: Series[float] = pa.Field(alias=r"^p_refusal:.+$", regex=True, ge=0, le=1, required=False)
 

@@ -140,9 +140,26 @@ def register(app: typer.Typer) -> None:
     def publish_cmd(
         run: Annotated[Path, typer.Argument(help="A finished run, e.g. out/smoke.")],
         to: Annotated[Path | None, typer.Option("--to", help="Destination; default artifacts/<run name>.")] = None,
+        variant: Annotated[list[Path] | None, typer.Option(
+            "--variant", help="A run of the same spec under other numerics settings (repeatable): their spread "
+            "becomes variation.csv, the between-platform part of replication tolerances.")] = None,
     ) -> None:
         """Copy a finished run into artifacts/<study>/ (refused when tracked files have uncommitted changes)."""
         from rrs.publish import publish
 
-        dest = publish(run, to)
+        dest = publish(run, to, variants=list(variant or []))
         typer.echo(f"published {run} -> {dest}; review and commit it: git add {dest}")
+
+    @app.command("record-reproduction")
+    def record_cmd(
+        run: Annotated[Path, typer.Argument(help="A finished run byte-identical to the published one, e.g. out/smoke.")],
+        to: Annotated[Path | None, typer.Option("--to", help="The published study; default artifacts/<run name>.")] = None,
+    ) -> None:
+        """Add this run's numerics platform to the published study's reproductions.csv (only when byte-identical).
+
+        Example: rrs record-reproduction out/smoke"""
+        from rrs.publish import record_reproduction
+
+        row = record_reproduction(run, to or Path("artifacts") / run.resolve().name)
+        typer.echo(f"recorded numerics {row['fingerprint_id']} ({row['platform']}) in "
+                   f"{to or Path('artifacts') / run.resolve().name}/reproductions.csv")
