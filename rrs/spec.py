@@ -83,7 +83,8 @@ class LoraAttack(Strict):
     grad_accum: int = Field(8, ge=1)
     seq_len: int = Field(256, ge=8)
     train_size: int = Field(500, ge=1)
-    optimizer: Literal["adamw", "paged_adamw_8bit"] = "adamw"
+    optimizer: Literal["adamw", "paged_adamw_8bit", "paged_adamw_32bit"] = Field(
+        "adamw", description="torch AdamW, or bitsandbytes' PagedAdamW8bit / PagedAdamW32bit (CUDA)")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping (the HF Trainer default)")
     steps: list[int] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
     models: list[str] | None = Field(
