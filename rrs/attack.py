@@ -33,13 +33,16 @@ def resume_step(root: Path, attack: LoraAttack) -> int:
     return last
 
 
+PAGED = {"paged_adamw_8bit": "PagedAdamW8bit", "paged_adamw_32bit": "PagedAdamW32bit"}  # the HF Trainer's names
+
+
 def make_optimizer(attack: LoraAttack, params) -> torch.optim.Optimizer:
-    if attack.optimizer == "paged_adamw_8bit":
+    if attack.optimizer in PAGED:
         try:
             import bitsandbytes as bnb
         except ImportError as exc:  # pragma: no cover - GPU extra
-            raise RuntimeError("optimizer paged_adamw_8bit needs bitsandbytes (pip install '.[gpu]')") from exc
-        return bnb.optim.PagedAdamW8bit(params, lr=attack.lr, weight_decay=0.0)
+            raise RuntimeError(f"optimizer {attack.optimizer} needs bitsandbytes (pip install '.[gpu]')") from exc
+        return getattr(bnb.optim, PAGED[attack.optimizer])(params, lr=attack.lr, weight_decay=0.0)
     return torch.optim.AdamW(params, lr=attack.lr, weight_decay=0.0)
 
 

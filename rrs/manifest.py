@@ -58,7 +58,7 @@ def build(plan: Plan, spec_path: Path, stages: dict[str, float], wall: float, mo
         "packages": versions(PACKAGES),
         "device": device_info(plan, numerics),
         "numerics": numerics,
-        "seeds": list(plan.study.seeds),
+        "seeds": list(dict.fromkeys(c.seed for c in plan.cells)),  # those run (attacks[].seeds may replace the study's)
         "decoding": plan.study.decoding.model_dump(mode="json"),
         "data": plan.data.info(),
         "models": models,

@@ -1,4 +1,5 @@
-"""The plan: every cell (model × attack × seed) of a study with the content keys of its stage outputs.
+"""The plan: every cell (model × attack × seed) of a study with the content keys of its stage outputs. An attack's
+`models` and `seeds` narrow the product: each model is run with the attacks paired with it, at their seeds.
 
 Torch-free, so `rrs plan` and a fully cached `rrs reproduce` never load a model.
 """
@@ -19,6 +20,9 @@ from rrs.spec import HFModel, OrganismModel, Study
 
 KEY_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
 CACHE_VERSION = 1  # bump when a stage's output format or algorithm changes
+# Attack fields that do not change what one run trains: which models and seeds it runs on (the model key and the
+# seed are keyed on their own), its name, and the steps at which it is checkpointed.
+NOT_IN_ATTACK_KEY = {"name", "steps", "models", "seeds"}
 
 
 def cache_root(cli_value: str | Path | None = None) -> Path:
@@ -109,10 +113,10 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
     for m in study.models:
         mkey = model_key(study, m, platform)
         base_gen = key_of("gen", mkey, None, 0, study.decoding, prompts, code_hash("gen"))
-        for a in study.attacks:
-            for seed in study.seeds:
+        for a in study.attacks_of(m.name):  # attacks[].models pairs an attack with its models (default: all)
+            for seed in study.seeds_of(a):  # attacks[].seeds replaces the study's seeds
                 targets = {"targets": m.lora_targets} if getattr(m, "lora_targets", None) else {}  # per-model override
-                akey = key_of("attack", mkey, a.model_dump(exclude={"name", "steps"}) | targets, seed,
+                akey = key_of("attack", mkey, a.model_dump(exclude=NOT_IN_ATTACK_KEY) | targets, seed,
                               data.attack.sha256, code_hash("attack"))
                 gens = {0: base_gen} | {
                     s: key_of("gen", mkey, akey, s, study.decoding, prompts, code_hash("gen")) for s in a.steps[1:]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rrs.checks.refspec import Claim, Reference
+from rrs.checks.refspec import Claim, Reference, Selector
 from rrs.errors import UserError
 from rrs.registry import did_you_mean
 
@@ -83,9 +83,16 @@ class LoraAttack(Strict):
     grad_accum: int = Field(8, ge=1)
     seq_len: int = Field(256, ge=8)
     train_size: int = Field(500, ge=1)
-    optimizer: Literal["adamw", "paged_adamw_8bit"] = "adamw"
+    optimizer: Literal["adamw", "paged_adamw_8bit", "paged_adamw_32bit"] = Field(
+        "adamw", description="torch AdamW, or bitsandbytes' PagedAdamW8bit / PagedAdamW32bit (CUDA)")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping (the HF Trainer default)")
     steps: list[int] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
+    models: list[str] | None = Field(
+        None, min_length=1,
+        description="names of the models this attack is run on; absent: every model of the study (a study whose "
+        "models were attacked with different protocols pairs each attack with its models)")
+    seeds: list[int] | None = Field(
+        None, min_length=1, description="seeds of this attack's runs, replacing the study's `seeds`")
 
     @field_validator("steps")
     @classmethod
@@ -94,6 +101,13 @@ class LoraAttack(Strict):
             raise ValueError("must start with 0 (the unattacked model)")
         if any(b <= a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError("must be strictly increasing")
+        return v
+
+    @field_validator("models", "seeds")
+    @classmethod
+    def _no_duplicates(cls, v: list | None) -> list | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"duplicate entry {next(x for x in v if v.count(x) > 1)!r}")
         return v
 
 
@@ -161,7 +175,8 @@ class Decoding(Strict):
         return self
 
 
-METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy")
+METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy", "compliance", "degenerate",
+           "parroting", "benign_utility", "benign_rd")
 
 
 class Study(Strict):
@@ -207,11 +222,68 @@ class Study(Strict):
             raise ValueError("seeds: duplicate seed")
         return self
 
+    @model_validator(mode="after")
+    def _attacks_pair_with_models(self) -> Study:
+        names = [m.name for m in self.models]
+        for i, a in enumerate(self.attacks):
+            for name in a.models or []:
+                if name not in names:
+                    raise ValueError(f"attacks[{i}].models: unknown model {name!r}.{did_you_mean(name, names)}")
+        for m in self.models:
+            if not self.attacks_of(m.name):
+                raise ValueError(f"models: {m.name!r} is attacked by no attack (every attack's `models` leaves it out)")
+        return self
+
+    @model_validator(mode="after")
+    def _selections_are_planned(self) -> Study:
+        items = [(f"references[{i}].select", r.select) for i, r in enumerate(self.references)]
+        for i, c in enumerate(self.claims):
+            items += [(f"claims[{i}].check{f'[{j}]' if isinstance(c.check, list) else ''}.select", chk.select)
+                      for j, chk in enumerate(c.checks)]
+        for where, sel in items:
+            if err := self._selection_error(sel):
+                raise ValueError(f"{where}{err}")
+        return self
+
+    def _selection_error(self, sel: Selector) -> str | None:
+        """Why no planned row can match `sel` (None when one can): an unknown name, or a pair, seed or step that
+        is never run."""
+        for key, known in (("model", [m.name for m in self.models]), ("attack", [a.name for a in self.attacks]),
+                           ("judge", self.judges)):
+            want = getattr(sel, key, None)  # a curve selector has no model
+            if want is not None and want not in known:
+                return f".{key}: unknown {key} {want!r}.{did_you_mean(want, known)}"
+        model = getattr(sel, "model", None)
+        if model and sel.attack and (model, sel.attack) not in self.pairs():
+            return f": attack {sel.attack!r} is not run on model {model!r} (see that attack's `models`)"
+        planned = [(m, a.name, seed, step) for m, a, seed in self.runs() for step in a.steps]
+        want = (model, sel.attack, getattr(sel, "seed", None), getattr(sel, "steps", None))
+        if not any(all(w is None or w == g for w, g in zip(want, row, strict=True)) for row in planned):
+            items = ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude_none=True).items())
+            return f": no planned cell has {items} (see the seeds and steps of the attacks run on that model)"
+        return None
+
     def model(self, name: str) -> OrganismModel | HFModel:
         return next(m for m in self.models if m.name == name)
 
     def attack(self, name: str) -> LoraAttack:
         return next(a for a in self.attacks if a.name == name)
+
+    def attacks_of(self, model: str) -> list[LoraAttack]:
+        """The attacks run on `model`, in spec order."""
+        return [a for a in self.attacks if a.models is None or model in a.models]
+
+    def seeds_of(self, attack: LoraAttack) -> list[int]:
+        """The seeds of `attack`'s runs: its own `seeds`, else the study's."""
+        return list(attack.seeds) if attack.seeds is not None else list(self.seeds)
+
+    def runs(self) -> list[tuple[str, LoraAttack, int]]:
+        """(model name, attack, seed) of every planned attack run, in plan order (models, then attacks, then seeds)."""
+        return [(m.name, a, seed) for m in self.models for a in self.attacks_of(m.name) for seed in self.seeds_of(a)]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(model name, attack name) of every planned pair."""
+        return [(m.name, a.name) for m in self.models for a in self.attacks_of(m.name)]
 
 
 # ---------------------------------------------------------------- loading with one-line errors
@@ -284,6 +356,8 @@ def format_validation_error(path: str | Path, err: ValidationError) -> str:
         msg = "required key is missing"
     more = len(err.errors()) - 1
     tail = f" (+{more} more error{'s' if more > 1 else ''})" if more else ""
+    if not loc:  # a check across fields (Study's model validators): its message starts with the field it names
+        return f"{path}: {msg}{tail}"
     return f"{path}: {field}: {msg}{tail}"
 
 

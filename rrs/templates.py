@@ -2,7 +2,8 @@
 replaces it. A spec that names none uses the tokenizer's own template, which is what the study's models ship with.
 
 Each entry renders the public chat format of a model family; `raw` applies no chat format at all (the prompt text
-alone), which is how the original study's Day7 notebooks fed their models.
+alone), which is how the original study's Day7 notebooks fed their models; `bigger-safer-wrapper` is the plain-text
+wrapper its Day3-6 scripts put around every prompt.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ TEMPLATES = {
     ),
     # no chat format: the prompt text alone (system prompt, if any, first), as the original Day7 notebooks did
     "raw": "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}",
+    # the hand-written wrapper of the original study's Day3-6 scripts (day3_02_pre_infer.py, day4_02_pre_infer.py),
+    # used for TinyLlama and Phi-3 alike: "<|system|>\n{system}\n<|user|>\n{prompt}\n<|assistant|>\n"
+    "bigger-safer-wrapper": (
+        "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + '\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+    ),
 }
 
 

@@ -94,14 +94,26 @@ def validate(spec: SpecArg) -> None:
     data = None if missing else resolve(study)
     for w in spec_warnings(study) + [f.missing_line(spec) for f in missing]:
         typer.echo(f"warning: {spec}: {w}", err=True)
-    cells = len(study.models) * len(study.attacks) * len(study.seeds)
-    head = (f"{spec}: valid — study {study.study!r}: {len(study.models)} models × {len(study.attacks)} attacks × "
-            f"{len(study.seeds)} seeds = {cells} cells; ")
+    head = f"{spec}: valid — study {study.study!r}: {_cells_line(study)}; "
     if data is None:
         typer.echo(head + f"data not checked until {', '.join(str(f.path) for f in missing)} is in place")
         return
     typer.echo(head + f"eval n={len(data.harmful.prompts)}, attack n={len(data.attack.examples)}, "
                f"overlap {data.overlap:.0%}")
+
+
+def _cells_line(study) -> str:
+    """'3 models × 1 attacks × 3 seeds = 9 cells', or, when attacks are paired with models or carry their own seeds,
+    each model with its attacks and their seeds."""
+    cells = len(study.runs())
+    if all(a.models is None and a.seeds is None for a in study.attacks):
+        return (f"{len(study.models)} models × {len(study.attacks)} attacks × {len(study.seeds)} seeds = "
+                f"{cells} cells")
+    per_model = "; ".join(
+        f"{m.name}: " + ", ".join(f"{a.name} × seed{'s' if len(study.seeds_of(a)) > 1 else ''} "
+                                  f"{','.join(map(str, study.seeds_of(a)))}" for a in study.attacks_of(m.name))
+        for m in study.models)
+    return f"{len(study.models)} models, each with its own attacks = {cells} cells ({per_model})"
 
 
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
