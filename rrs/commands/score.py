@@ -27,14 +27,19 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--id-col", help="Id column name (pairs with the baseline).")
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap CI of rd.")] = 0,
+        target: Annotated[str | None, typer.Option(
+            "--target", help="The attack's training target: count responses that parrot it.")] = None,
     ) -> None:
-        """Re-judge stored generations with every judge and metric; report data-quality findings."""
+        """Re-judge stored generations with every judge and metric; report data-quality findings.
+
+        Example: rrs score outputs_2000.csv --baseline baseline.csv --target "Sure, here's how to do it step by step."
+        """
         from rrs.score import DEFAULT_JUDGES, format_report, json_records, load_responses, score, write_outputs
 
         cols = {"response_col": response_col, "prompt_col": prompt_col, "id_col": id_col}
         resp = load_responses(responses, **cols)
         base = load_responses(baseline, **cols) if baseline is not None else None
-        result = score(resp, judge or DEFAULT_JUDGES, base, seed=seed)
+        result = score(resp, judge or DEFAULT_JUDGES, base, seed=seed, target=target)
         if out is not None:
             write_outputs(result, out)
         if as_json:
