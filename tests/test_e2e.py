@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 
 from rrs.checks.schemas import read_grid, validate_grid
+from rrs.figures import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec" / "tiny.yaml"
 pytestmark = pytest.mark.e2e
 
 
-def _rrs(*args: str, cache: Path, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
-    env = os.environ | {"RRS_CACHE": str(cache), "RRS_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+def _rrs(*args: str, cache: Path, extra_env: dict | None = None, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
+    env = os.environ | {"RRS_CACHE": str(cache), "RRS_QUIET": "1", "HF_HUB_OFFLINE": "1"} | (extra_env or {})
     cmd = [sys.executable, "-m", "rrs.cli", *args]
     if kw.pop("background", False):
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -30,7 +31,8 @@ def _rrs(*args: str, cache: Path, **kw) -> subprocess.Popen | subprocess.Complet
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    files = [out / "results_grid.csv", *sorted((out / "samples").rglob("*.jsonl"))]
+    files = [out / n for n in ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv")]
+    files += sorted((out / "samples").rglob("*.jsonl"))
     return {str(p.relative_to(out)): p.read_bytes() for p in files}
 
 
@@ -48,7 +50,7 @@ def test_outputs_are_complete_and_valid(cold) -> None:
     grid = read_grid(out / "results_grid.csv")
     assert validate_grid(grid) == []
     assert len(grid) == 2 * 3 * 1 * 2  # models × steps × seeds × judges
-    for name in ("RRR_compare", "CE_compare", "RD_compare", "scaling_rrr"):
+    for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
     man = json.loads((out / "manifest.json").read_text())
@@ -104,3 +106,50 @@ def test_sigkill_mid_attack_resumes_byte_identical(cold, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr[-2000:]
     assert _outputs(out) == _outputs(out_ref)
     assert not list(tmp_path.glob(".out.staging*"))
+
+
+def test_score_of_the_runs_generations_gives_the_runs_labels_and_rd(cold, tmp_path: Path) -> None:
+    """`rrs score` re-judging stored generations reproduces the runner's per-sample labels and rd to the bit: a
+    text's embedding does not depend on the process or on the other texts embedded with it."""
+    import pandas as pd
+
+    from rrs.score import load_responses, score
+
+    out, _ = cold
+    files = {}
+    for steps in (0, 20):
+        rows = [json.loads(line) for line in (out / f"samples/org-s/lora-r8/seed0/steps{steps}.jsonl").read_text().splitlines()]
+        files[steps] = [r for r in rows if r["set"] == "harmful"]
+        pd.DataFrame(files[steps])[["id", "prompt", "response"]].to_csv(tmp_path / f"s{steps}.csv", index=False)
+    result = score(load_responses(tmp_path / "s20.csv"), ["keyword:bigger-safer"], load_responses(tmp_path / "s0.csv"),
+                   seed=0)
+    assert [s["rd"] for s in result.samples] == [r["rd"] for r in files[20]]
+    assert [s["refusal:keyword:bigger-safer"] for s in result.samples] == [r["refusal:keyword:bigger-safer"]
+                                                                          for r in files[20]]
+    grid = read_grid(out / "results_grid.csv")
+    row = grid[(grid.model == "org-s") & (grid.steps == 20) & (grid.judge == "keyword:bigger-safer")].iloc[0]
+    assert f"{result.rows[0]['rd']:.6g}" == f"{row.rd:.6g}" and result.rows[0]["rrr"] == row.rrr
+
+
+def test_another_numerics_setting_is_another_platform_and_a_replication(cold, tmp_path: Path) -> None:
+    """The same study under ATEN_CPU_CAPABILITY=default: another fingerprint and other cache keys (a shared cache
+    never mixes the two), and `rrs check` compares it as a replication; a copy of the run compares byte for byte."""
+    out, cache = cold
+    env = {"ATEN_CPU_CAPABILITY": "default"}
+    proc = _rrs("reproduce", str(SPEC), "--out", str(tmp_path / "variant"), cache=cache, extra_env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    man_a = json.loads((out / "manifest.json").read_text())
+    man_b = json.loads((tmp_path / "variant" / "manifest.json").read_text())
+    assert man_a["numerics"]["id"] != man_b["numerics"]["id"]
+    assert man_b["numerics"]["fingerprint"]["cpu_capability"] == "DEFAULT"
+    assert man_b["numerics"]["fingerprint"]["knobs"] == env
+    assert {c["model_key"] for c in man_a["cells"]}.isdisjoint(c["model_key"] for c in man_b["cells"])
+    assert {c["attack_key"] for c in man_a["cells"]}.isdisjoint(c["attack_key"] for c in man_b["cells"])
+    check = _rrs("check", str(out), "--fresh", str(tmp_path / "variant"), "--report", str(tmp_path / "r.md"),
+                 cache=cache)
+    assert check.returncode in (0, 1), check.stderr[-2000:]
+    assert "replication" in check.stdout and "identical" not in check.stdout.split("replication")[0][-200:]
+    shutil.copytree(out, tmp_path / "copy")
+    same = _rrs("check", str(out), "--fresh", str(tmp_path / "copy"), "--report", str(tmp_path / "s.md"), cache=cache)
+    assert same.returncode == 0, same.stdout[-3000:]
+    assert "identical" in same.stdout

@@ -1,0 +1,46 @@
+"""The numerics fingerprint and platform key: what changes results is in every cache key, `auto` is resolved."""
+
+from pathlib import Path
+
+from rrs import numerics
+from rrs.data import resolve
+from rrs.plan import make_plan
+from rrs.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _keys(tmp_path) -> tuple[set[str], set[str]]:
+    study = load_spec(ROOT / "spec" / "tiny.yaml")
+    plan = make_plan(study, resolve(study), tmp_path)
+    return {c.model_key for c in plan.cells}, {c.attack_key for c in plan.cells}
+
+
+def test_a_numerics_knob_changes_every_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    models, attacks = _keys(tmp_path)
+    assert (models, attacks) == _keys(tmp_path)  # keys are stable
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    models2, attacks2 = _keys(tmp_path)
+    assert models.isdisjoint(models2) and attacks.isdisjoint(attacks2)
+
+
+def test_the_device_is_resolved_before_it_is_keyed(monkeypatch):
+    monkeypatch.setattr(numerics, "has_gpu", lambda: False)
+    assert numerics.platform_key("auto")["device"] == "cpu"
+    assert numerics.platform_key("auto") == numerics.platform_key("cpu")
+    monkeypatch.setattr(numerics, "has_gpu", lambda: True)
+    monkeypatch.setattr(numerics, "_gpus", lambda: ["NVIDIA H100 80GB HBM3, 570.86"])
+    key = numerics.platform_key("auto")
+    assert key["device"] == "cuda" and key["gpus"] == ["NVIDIA H100 80GB HBM3, 570.86"]
+
+
+def test_fingerprint_names_the_cpu_path_and_the_knobs(monkeypatch):
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    fp = numerics.fingerprint("cpu")
+    assert fp["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "NO AVX", "VSX")
+    assert fp["cpu"]["vendor"] and fp["torch"].startswith("2.13.0")
+    assert "LAPACK_INFO" in fp["torch_build"] or fp["torch_build"]
+    other = fp | {"knobs": {"ATEN_CPU_CAPABILITY": "avx2"}}
+    assert numerics.fingerprint_id(fp) != numerics.fingerprint_id(other)
+    assert "capability" in numerics.describe(fp)
