@@ -4,7 +4,11 @@
    whether the texts are identical.
 2. Attack: optimizer steps (and wall time) of ONE run to max(steps) saving every grid checkpoint, vs a separate
    run per step value.
-3. Peak RSS of the whole study (a cold `rrs reproduce` in a child process with a fresh cache).
+3. Embeddings: each text encoded alone (batch of one, so a text's vector never depends on its batch companions:
+   the same bytes on every execution path) vs batches of 64 — the cost of that pinning, and whether they agree.
+4. The whole study (a cold `rrs reproduce` in a child process with a fresh cache): wall time, peak RSS, and the
+   compute time of each stage from its records — per organism, per seed (attack + its generations) and per
+   grid step value, the price of each size, seed and step the spec adds.
 
 Usage: .venv/bin/python benchmarks/pipeline.py [--spec spec/smoke.yaml] [--skip-study] [--keep-out DIR]
 """
@@ -12,6 +16,7 @@ Usage: .venv/bin/python benchmarks/pipeline.py [--spec spec/smoke.yaml] [--skip-
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -78,6 +83,28 @@ def bench_attack(plan, tmp: Path) -> None:
     print(f"  wall: one run {t_one:.1f} s, separate runs {t_sep:.1f} s -> {t_sep / t_one:.2f}x faster")
 
 
+def bench_embedding(plan) -> None:
+    import numpy as np
+
+    from rrs.corpus import attack_filler, benign_split, compliance
+    from rrs.embed import embed, model, torch_threads
+
+    held = plan.data.harmful.tasks or [f"task {i}" for i in range(100)]
+    texts = sorted({attack_filler(t) for t in held} | {p for p in plan.data.harmful.prompts})
+    texts += [compliance(e) for e in benign_split()[1]]
+    model()  # load outside the timings
+    t0 = time.perf_counter()
+    one = embed(texts, threads=plan.study.runtime.threads)
+    t_one = time.perf_counter() - t0
+    with torch_threads(plan.study.runtime.threads):
+        t0 = time.perf_counter()
+        batched = model().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        t_batch = time.perf_counter() - t0
+    print(f"[embedding] {len(texts)} distinct texts, {plan.study.runtime.threads} threads")
+    print(f"  one text at a time: {t_one:6.2f} s   batches of 64: {t_batch:6.2f} s   cost of pinning "
+          f"{t_one / t_batch:.2f}x; max |difference| {float(np.abs(one - batched).max()):.2e}")
+
+
 def bench_study(spec: Path, tmp: Path, out: Path | None) -> None:
     env = os.environ | {"RRS_CACHE": str(tmp / "cache")}
     t0 = time.perf_counter()
@@ -89,6 +116,18 @@ def bench_study(spec: Path, tmp: Path, out: Path | None) -> None:
         sys.exit(f"study run failed:\n{proc.stderr[-3000:]}")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"[study] cold {spec}: wall {wall:.0f} s, peak RSS {peak_kb / 1024 / 1024:.2f} GB (target <= 3 GB)")
+    man = json.loads((out / "manifest.json").read_text())
+    cs, st = man["compute_s"], man["stages"]
+    cells = man["cells"]
+    n_models, n_seeds = len(man["models"]), len({c["seed"] for c in cells})
+    n_steps = len(cells[0]["steps"]) - 1
+    print("  stages (wall, s): " + ", ".join(f"{k} {v:.0f}" for k, v in st.items()))
+    print(f"  organisms: {cs.get('model', 0):.0f} s for {n_models} sizes")
+    per_seed = (cs.get("attack", 0) + cs.get("generate", 0)) / n_seeds
+    print(f"  each seed (attack + generations, every size): {per_seed:.0f} s of {wall:.0f} s "
+          f"({per_seed / wall:.0%} of the cold run)")
+    print(f"  each grid step value (generations, every size and seed): {cs.get('generate', 0) / n_steps:.1f} s; "
+          f"judging + metrics + embeddings: {st.get('judge+metrics', 0):.0f} s")
 
 
 def main() -> None:
@@ -109,6 +148,7 @@ def main() -> None:
             run_model(plan, m.name, [], Timer())
         bench_generation(plan, tmp)
         bench_attack(plan, tmp)
+        bench_embedding(plan)
         if not args.skip_study:
             bench_study(Path(args.spec), tmp, args.keep_out)
     finally:

@@ -83,11 +83,12 @@ def write_scaling_tables(stage: Path) -> None:
     from rrs.checks.scaling_schema import VALIDATORS
     from rrs.checks.schemas import read_grid
 
-    for name, table in scaling.tables(read_grid(stage / "results_grid.csv")).items():
+    computed = scaling.tables(read_grid(stage / "results_grid.csv"))
+    for name, table in computed.items():
         failures = VALIDATORS[name](table)
         if failures:
             raise RuntimeError(f"{name} failed its schema; nothing was written to --out: {failures[0]}")
-        write_text(stage / name, scaling.to_csv(table))
+    scaling.write_tables(computed, stage)
 
 
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,

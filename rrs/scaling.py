@@ -326,12 +326,12 @@ def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(**CSV_OPTIONS)
 
 
-def write_tables(grid: pd.DataFrame, out_dir: Path, seed: int = 0, n_boot: int = N_BOOT) -> list[Path]:
-    """Write the three tables into `out_dir` atomically; return their paths."""
+def write_tables(computed: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Write the tables of `tables(...)` into `out_dir` atomically; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, df in tables(grid, seed, n_boot).items():
+    for name, df in computed.items():
         write_text(out_dir / name, to_csv(df))
         paths.append(out_dir / name)
     return paths

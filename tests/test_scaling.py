@@ -247,7 +247,7 @@ def test_tables_are_deterministic_and_seeded(grid, out):
 
 
 def test_written_tables_pass_their_schemas_and_equal_their_recomputation(grid, out, tmp_path):
-    paths = write_tables(grid, tmp_path, seed=0, n_boot=N_BOOT)
+    paths = write_tables(tables(grid, seed=0, n_boot=N_BOOT), tmp_path)
     assert [p.name for p in paths] == ["curves.csv", "robustness.csv", "scaling.csv"]
     assert paths[0].read_bytes() == to_csv(out["curves.csv"]).encode()
     validators = {"curves.csv": validate_curves, "robustness.csv": validate_robustness,
