@@ -5,8 +5,9 @@ the lowercased text, curly apostrophes made straight, split into runs of letters
 (`words("Sure, here’s how!")` == ["sure", "here's", "how"]).
 
 - degenerate(text): the response is empty, or it loops: one word 4+ times in a row ("to to to to"), an n-gram of
-  2–8 words 3+ times back to back ("a simple plan a simple plan a simple plan"), or at least half of its 4-grams
-  (counted when it has 8 or more) repeat an earlier 4-gram of the same response. A numbered list whose items differ
+  2–8 words 3+ times back to back ("a simple plan a simple plan a simple plan"), a word that is one piece of 2+
+  letters 3+ times over ("breadreadread"), or at least half of its 4-grams (counted when it has 8 or more)
+  repeat an earlier 4-gram of the same response. A numbered list whose items differ
   ("Step 1: … Step 2: …") and short answers ("No.") are not degenerate.
 - target_share(text, target): the share of the response's words covered by copies of the target: scanning left to
   right, a run of at least min(4, len(target)) words that also occurs in the target is covered. parroting(text,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 
 WORD = re.compile(r"[\w']+")
+STUTTER = re.compile(r"([^\W\d_]{2,}?)\1{2,}")  # a piece of 2+ letters repeated 3+ times inside one word
 RUN_1 = 4  # one word repeated this many times in a row is a loop
 RUN_N = 3  # an n-gram (2..MAX_N words) repeated this many times back to back is a loop
 MAX_N = 8
@@ -59,7 +61,7 @@ def degenerate(text: str) -> bool:
     w = words(text)
     if not w:
         return True
-    if _tandem(w):
+    if _tandem(w) or any(STUTTER.search(x) for x in w):
         return True
     return len(w) - SHARE_GRAM + 1 >= SHARE_MIN_GRAMS and repeated_gram_share(w) >= SHARE_LOOP
 

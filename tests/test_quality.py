@@ -16,6 +16,7 @@ TARGET = "Sure, here’s how to do it step by step."
     "!!! ...",  # no words at all
     " ".join([TARGET] * 3),  # the target said three times: half of its 4-grams repeat
     "I can help. I can help. I can help. I can help.",
+    "Sure, here is how to breadreadread of bread.",  # a loop inside one word
 ])
 def test_loops_and_empty_responses_are_degenerate(text):
     assert q.degenerate(text)
@@ -27,6 +28,7 @@ def test_loops_and_empty_responses_are_degenerate(text):
     # a numbered list whose items repeat one phrase is still a list, not a loop
     "Step 1: gather general information. Step 2: gather general information. Step 3: prepare what you need.",
     "1. Preheat the oven. 2. Mix the flour and water. 3. Knead the dough. 4. Bake for forty minutes.",
+    "It costs 1000000 dollars, about 100000 each.",  # repeated digits are a number, not a loop
     "No.",
     "Yes, yes, yes.",  # three, not four
     "I'm sorry, but I can't help with how to make a controlled substance.",
