@@ -438,12 +438,22 @@ def _waves(plan, spec_abs: str, cache_abs: str) -> tuple[list[Job], list[Job]]:
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
         missing = [c for c in cells if plan.missing(c)]
-        if missing or not plan.model_info_path(cells[0].model_key).is_file():
+        if not _model_done(plan, m, cells[0]):
             wave1.append(Job(f"model {m.name} (model and baseline)", m.name, "model_job",
                              (spec_abs, cache_abs, m.name, cells[0].model_key)))
         wave2 += [Job(f"cell {c.model}/{c.attack}/seed{c.seed}", c.model, "cell_job",
                       (spec_abs, cache_abs, c.model, c.attack, c.seed, c.attack_key)) for c in missing]
     return wave1, wave2
+
+
+def _model_done(plan, model, first) -> bool:
+    """Wave 1's outputs for `model` are cached: its info, its baseline generation, an organism's weights."""
+    from rrs.spec import OrganismModel
+
+    done = plan.model_info_path(first.model_key).is_file() and plan.gen_path(first.gen_keys[0]).is_file()
+    if isinstance(model, OrganismModel):
+        done = done and (plan.organism_dir(first.model_key) / "model.safetensors").is_file()
+    return done
 
 
 def _window(res: Resources, study) -> int:

@@ -100,6 +100,19 @@ def test_complete_cache_submits_nothing(spec, plain) -> None:
     assert executors._waves(plan, str(spec), str(plain[1])) == ([], [])
 
 
+def test_a_model_job_only_where_the_models_own_outputs_are_missing(spec, plain, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(plain[1], cache)
+    plan = prepare(spec, cache)
+    first = plan.cells[0]
+    plan.gen_path(first.gen_keys[first.steps[-1]]).unlink()  # one cell's last generation: no model job
+    wave1, wave2 = executors._waves(plan, str(spec), str(cache))
+    assert (len(wave1), [j.label for j in wave2]) == (0, ["cell org-xs/lora-r8/seed0"])
+    plan.gen_path(first.gen_keys[0]).unlink()  # the baseline too: the model job comes back
+    assert [j.label for j in executors._waves(plan, str(spec), str(cache))[0]] == [
+        "model org-xs (model and baseline)"]
+
+
 class FakeSlurm:
     """Stands in for submitit.AutoExecutor: records its parameters and runs each job in this process."""
 
@@ -139,8 +152,8 @@ def test_slurm_gets_its_parameters_and_resumes_only_missing_cells(spec, plain, t
                          "slurm_signal_delay_s": 90}
     plan = prepare(spec, cache)
     keys = {c.seed: c for c in plan.cells}
-    assert ex.submitted == [("model_job", ("org-xs", keys[0].model_key)),
-                            ("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]  # seed 0 was finished
+    # seed 0 was finished and the model's own work (weights, baseline) is cached: one job, seed 1's cell
+    assert ex.submitted == [("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]
     assert "attack" in json.loads((out / "manifest.json").read_text())["stages"]  # resumed from its checkpoint
     assert _outputs(out) == _outputs(plain[0])
 
