@@ -357,7 +357,8 @@ class _Progress:
 
     def summary(self, outcomes: list[dict | str], handles: list[Any], submitted: list[float]) -> None:
         """Wall time of the wave and, per finished job, its compute (the stage seconds it reports) and its overhead:
-        the rest of the time from submission to its result file (queueing, start-up, imports, cache keys)."""
+        the rest of the time from submission to its result file (queueing, start-up, imports, cache keys; for a
+        requeued job also its earlier attempts and waits)."""
         compute, overhead = [], []
         for out, h, t in zip(outcomes, handles, submitted, strict=True):
             if isinstance(out, dict):
@@ -367,7 +368,7 @@ class _Progress:
         line = f"{self.name}: {len(outcomes)} job(s) done in {time.perf_counter() - self.t0:.0f} s"
         if compute:
             line += (f"; per job: compute {sum(compute) / len(compute):.1f} s, overhead "
-                     f"{sum(overhead) / len(overhead):.1f} s (queue, start-up, imports, cache keys)")
+                     f"{sum(overhead) / len(overhead):.1f} s (queue, start-up, imports, cache keys, requeues)")
         if not self.quiet:
             self.log(line)
 
