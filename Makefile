@@ -5,7 +5,7 @@ export RRS_CACHE ?= .cache/rrs
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: setup test lint reproduce check bench clean
+.PHONY: setup test lint reproduce check bench clean slurm-test
 
 setup: .venv/.installed
 
@@ -29,6 +29,11 @@ check: setup
 
 bench: setup
 	$(PY) benchmarks/pipeline.py
+
+# A throwaway single-node SLURM cluster (root; apt-installs slurm-wlm + munge if missing), a reduced study through
+# it with a cancelled job and a time limit, outputs compared with a plain run; not part of `make test`.
+slurm-test: setup
+	PY=$(PY) scripts/slurm_test.sh
 
 clean:
 	rm -rf out .cache

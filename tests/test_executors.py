@@ -16,7 +16,19 @@ import yaml
 
 from rrs import executors
 from rrs.cli import main
-from rrs.executors import ExecutorKind, Job, Resources, Resumable, make_executor, run_jobs, run_wave
+from rrs.executors import (
+    FAILED,
+    FINISHED,
+    ExecutorKind,
+    Job,
+    Resources,
+    Resumable,
+    SlurmWatch,
+    make_executor,
+    run_jobs,
+    run_wave,
+    signal_delay_s,
+)
 from rrs.runner import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,16 +100,29 @@ def test_complete_cache_submits_nothing(spec, plain) -> None:
     assert executors._waves(plan, str(spec), str(plain[1])) == ([], [])
 
 
+def test_a_model_job_only_where_the_models_own_outputs_are_missing(spec, plain, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(plain[1], cache)
+    plan = prepare(spec, cache)
+    first = plan.cells[0]
+    plan.gen_path(first.gen_keys[first.steps[-1]]).unlink()  # one cell's last generation: no model job
+    wave1, wave2 = executors._waves(plan, str(spec), str(cache))
+    assert (len(wave1), [j.label for j in wave2]) == (0, ["cell org-xs/lora-r8/seed0"])
+    plan.gen_path(first.gen_keys[0]).unlink()  # the baseline too: the model job comes back
+    assert [j.label for j in executors._waves(plan, str(spec), str(cache))[0]] == [
+        "model org-xs (model and baseline)"]
+
+
 class FakeSlurm:
     """Stands in for submitit.AutoExecutor: records its parameters and runs each job in this process."""
 
     made: list[FakeSlurm] = []
 
-    def __init__(self, folder: str, cluster: str | None = None) -> None:
+    def __init__(self, folder: str, cluster: str | None = None, **kw) -> None:
         import submitit
 
         self.inner = submitit.DebugExecutor(folder=folder)
-        self.cluster, self.params, self.submitted = cluster, {}, []
+        self.cluster, self.ctor, self.params, self.submitted = cluster, kw, {}, []
         FakeSlurm.made.append(self)
 
     def update_parameters(self, **kw) -> None:
@@ -121,13 +146,14 @@ def test_slurm_gets_its_parameters_and_resumes_only_missing_cells(spec, plain, t
     res = Resources(partition="gpu-a100", gpus=1, time_min=30, mem_gb=16, max_parallel=4)
     out = run_jobs(spec, tmp_path / "out", cache, False, ExecutorKind.slurm, res, log=lambda _: None)
     [ex] = FakeSlurm.made
-    assert ex.cluster == "slurm"
+    assert ex.cluster == "slurm" and ex.ctor == {"slurm_max_num_timeout": 3}
     assert ex.params == {"name": "rrs-tiny-exec", "timeout_min": 30, "gpus_per_node": 1, "cpus_per_task": 1,
-                         "mem_gb": 16, "slurm_partition": "gpu-a100", "slurm_array_parallelism": 4}
+                         "mem_gb": 16, "slurm_partition": "gpu-a100", "slurm_array_parallelism": 4,
+                         "slurm_signal_delay_s": 90}
     plan = prepare(spec, cache)
     keys = {c.seed: c for c in plan.cells}
-    assert ex.submitted == [("model_job", ("org-xs", keys[0].model_key)),
-                            ("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]  # seed 0 was finished
+    # seed 0 was finished and the model's own work (weights, baseline) is cached: one job, seed 1's cell
+    assert ex.submitted == [("cell_job", ("org-xs", "lora-r8", 1, keys[1].attack_key))]
     assert "attack" in json.loads((out / "manifest.json").read_text())["stages"]  # resumed from its checkpoint
     assert _outputs(out) == _outputs(plain[0])
 
@@ -182,3 +208,54 @@ def test_jobs_pickle_by_name_and_requeue_themselves(monkeypatch) -> None:
     assert again.function is job and again.args == ("spec.yaml", "cache", "m", "a", 0, "k")
     monkeypatch.setattr(executors, "cell_job", lambda *a: {"args": len(a)})
     assert job("spec.yaml", "cache") == {"args": 2}
+
+
+def test_signal_comes_early_enough_and_short_limits_keep_most_of_their_time() -> None:
+    assert signal_delay_s(240) == signal_delay_s(10) == 90  # submitit's default
+    assert [signal_delay_s(t) for t in (1, 2, 5, 9)] == [10, 18, 45, 81]
+
+
+class FakeHandle:
+    def __init__(self, folder: Path, job_id: str) -> None:
+        from submitit.core.utils import JobPaths
+
+        self.job_id = job_id
+        self.paths = JobPaths(folder, job_id=job_id, task_id=0)
+
+
+def test_slurm_watch_needs_no_accounting_and_sees_jobs_that_end_without_a_result(tmp_path, monkeypatch) -> None:
+    """squeue, not sacct: a finished job is its result file; a cancelled one fails once squeue still says so
+    `grace` seconds later; a requeued one is alive; squeue failing changes nothing."""
+    clock = [1000.0]
+    answers = [{"7_0": "RUNNING", "7_1": "RUNNING", "7_2": "PENDING"},
+               {"7_0": "COMPLETED", "7_1": "CANCELLED", "7_2": "REQUEUED"},
+               None,
+               {"7_1": "CANCELLED", "7_2": "RUNNING"}]  # 7_0 purged from the queue, its result is there
+    monkeypatch.setattr(executors.time, "time", lambda: clock[0])
+    monkeypatch.setattr(executors, "squeue_states", lambda user: answers.pop(0))
+    jobs = [FakeHandle(tmp_path, f"7_{i}") for i in range(3)]
+    watch = SlurmWatch(user="me", grace=20)
+    assert watch.poll(jobs, force=True) == ["running", "running", "pending"]
+    jobs[0].paths.result_pickle.write_bytes(b"")
+    clock[0] += 5
+    assert watch.poll(jobs) == [FINISHED, "ending", "requeued"]
+    clock[0] += 10
+    assert watch.poll(jobs) == [FINISHED, "ending", "requeued"]  # squeue failed: the last answer stands
+    clock[0] += 10
+    assert watch.poll(jobs) == [FINISHED, FAILED, "running"]
+    assert watch.why(jobs[1]) == "SLURM ended it (CANCELLED) before it wrote a result"
+    assert watch.why(FakeHandle(tmp_path, "8")) == "it left the SLURM queue without writing a result"
+
+
+def test_progress_is_one_plain_line_per_change_off_a_terminal(monkeypatch) -> None:
+    monkeypatch.delenv("RRS_QUIET", raising=False)
+    lines: list[str] = []
+    show = executors._Progress("wave 2 (cells)", 3, lines.append)
+    for states in (["pending"] * 3, ["pending"] * 3, ["running", "running", "pending"],
+                   [FINISHED, "running", "pending"], [FINISHED, FAILED, FINISHED]):
+        show.update(states)
+    assert [ln.rsplit(" (", 1)[0] for ln in lines] == [
+        "wave 2 (cells): 0/3 done, 3 pending",
+        "wave 2 (cells): 0/3 done, 1 pending, 2 running",
+        "wave 2 (cells): 1/3 done, 1 pending, 1 running",
+        "wave 2 (cells): 3/3 done, 1 failed"]

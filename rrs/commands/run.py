@@ -51,13 +51,16 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
         = None,
         log_dir: Annotated[Path | None, typer.Option(
             "--log-dir", help="submitit folder for job pickles and logs; default <cache>/submitit.")] = None,
+        max_requeues: Annotated[int | None, typer.Option(
+            "--max-requeues", min=0, help="Times a job that hits its time limit is requeued to resume from its "
+            "last checkpoint (default 3); raise it where the partition's limit is shorter than a cell.")] = None,
         ) -> None:
     """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
 
     kind = parse_executor(executor)
-    res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir)
+    res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
     if kind is ExecutorKind.inline:
         if res.given():
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
