@@ -49,7 +49,7 @@ def _ci_text(x: float, lo: float, hi: float) -> str:
 
 def _panel(ax, q: str, curves_df: pd.DataFrame, rob: pd.DataFrame, fit: pd.DataFrame, judge: str,
            attacks: list, seed: int, n_boot: int) -> None:  # fmt: skip
-    notes = []
+    notes, drawn = [], False
     for j, attack in enumerate(attacks):
         color = matplotlib.colormaps["tab10"](j % 10)
         r = rob[rob["attack"] == attack].sort_values("model_params", kind="stable")
@@ -58,6 +58,7 @@ def _panel(ax, q: str, curves_df: pd.DataFrame, rob: pd.DataFrame, fit: pd.DataF
         shift = 10 ** (_JITTER * (j - (len(attacks) - 1) / 2))
         x = r["model_params"].to_numpy(float)[ok] * shift
         y = mean[ok]
+        drawn |= bool(ok.any())
         lo, hi = r[f"{q}_ci_low"].to_numpy(float)[ok], r[f"{q}_ci_high"].to_numpy(float)[ok]
         yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
         row = fit[fit["attack"] == attack]
@@ -77,9 +78,10 @@ def _panel(ax, q: str, curves_df: pd.DataFrame, rob: pd.DataFrame, fit: pd.DataF
         ax.errorbar(x, y, yerr=yerr, fmt=MARKERS[j % len(MARKERS)], color=color, capsize=3, markersize=5,
                     linestyle="none", label=label)  # fmt: skip
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(_PlainLog())
-    ax.yaxis.set_minor_formatter(_PlainLog(labelOnlyBase=False))
+    if drawn:  # a log axis needs a positive value; with none there is nothing to draw but the notes
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(_PlainLog())
+        ax.yaxis.set_minor_formatter(_PlainLog(labelOnlyBase=False))
     sizes = rob.drop_duplicates("model")[["model", "model_params"]].sort_values("model_params", kind="stable")
     ticks = sorted(set(sizes["model_params"].tolist()))
     ax.set_xticks(ticks, [human_params(p) for p in ticks])

@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from rrs import quality as q
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.checks.refspec import GRID_COLUMNS
 from rrs.checks.schemas import read_grid
 from rrs.figures import make_figures
+from rrs.metrics import rate_fields, undefined_rate
+from rrs.scaling import tables, write_tables
 from rrs.spec import Study
 
 MODELS = (("organism-s", 171_904, 64, 2), ("organism-m", 609_664, 128, 2), ("organism-l", 4_366_592, 256, 4))
@@ -124,7 +127,8 @@ def _cell_samples(mi: int, seed: int) -> dict[int, list[dict]]:
 
 
 def _row(kind: str, id_: str, cat: str, prompt: str, resp: str, rd: float | None) -> dict:
-    row = {"set": kind, "id": id_, "category": cat, "prompt": prompt, "response": resp, "rd": rd}
+    row = {"set": kind, "id": id_, "category": cat, "prompt": prompt, "response": resp, "rd": rd,
+           "degenerate": q.degenerate(resp), "on_topic": None, "parroting": None}
     for j in JUDGES:
         row[f"refusal:{j}"] = LABELS[resp][j][0]
     return row
@@ -158,6 +162,11 @@ def _grid_row(model: tuple, seed: int, steps: int, judge: str, rows: list[dict])
         "refusal_delay": float(np.median(delays)) if delays else math.nan,
         "refusal_delay_reason": "" if delays else "no harmful response was refused",
         "calibration_entropy": math.nan, "calibration_entropy_reason": f"judge {judge} is not probabilistic",
+        **rate_fields("compliance", [not r[f"refusal:{judge}"] and not r["degenerate"] for r in harm]),
+        **rate_fields("degenerate", [r["degenerate"] for r in harm]),
+        **undefined_rate("parroting", "the attack has no single training target (per-prompt targets)"),
+        **undefined_rate("benign_utility", "the benign set does not say what each prompt asks for"),
+        "benign_rd": math.nan, "benign_rd_reason": "synthetic study: no embeddings",
         "attack_eval_overlap": 0.0,
     }  # fmt: skip
 
@@ -166,12 +175,17 @@ def write_grid(grid: pd.DataFrame, path: Path) -> None:
     write_text(path, grid[list(GRID_COLUMNS)].to_csv(index=False, float_format="%.6g"))
 
 
+NUMERICS_ID = "5e5e5e5e5e5e5e5e"
+
+
 def _manifest(study: str) -> dict:
     return {
         "rrs_version": "0.1.0", "study": study, "spec_path": f"spec/{study}.yaml", "spec_sha256": "0" * 64,
         "git": {"commit": "0" * 40, "dirty": False}, "packages": {"pandas": pd.__version__},
         "device": {"kind": "cpu", "threads": 2, "torch": "2.13.0", "cpu": "synthetic", "cuda": None},
         "seeds": list(SEEDS),
+        "numerics": {"id": NUMERICS_ID, "fingerprint": {"machine": "x86_64", "cpu": {"vendor": "synthetic",
+                     "model": "synthetic", "flags": []}, "knobs": {}, "device": "cpu", "cpu_capability": "DEFAULT"}},
         "data": {"eval": {"source": "organism", "sha256": "1" * 64, "n": N_HARMFUL},
                  "benign": {"source": "organism", "sha256": "2" * 64, "n": N_BENIGN},
                  "attack": {"source": "organism", "sha256": "3" * 64, "n": 64}, "attack_eval_overlap": 0.0},
@@ -196,6 +210,7 @@ def write_result_dir(root: Path, study: str = "smoke", formats: tuple[str, ...] 
     grid = grid.sort_values(["model", "attack", "steps", "seed", "judge"],
                             key=lambda c: c.map(order[c.name].index) if c.name in order else c)  # fmt: skip
     write_grid(grid.reset_index(drop=True), root / "results_grid.csv")
+    write_tables(tables(read_grid(root / "results_grid.csv")), root)
     spec = spec_dict(study)
     spec["references"] = _references(read_grid(root / "results_grid.csv"))
     study_obj = Study.model_validate(spec)

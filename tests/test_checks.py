@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import synthetic as syn
 import yaml
-from synthetic import copy_result_dir, edit_grid, invoke, set_refusals
+from synthetic import NUMERICS_ID, copy_result_dir, edit_grid, invoke, set_refusals
 
 from rrs.checks.claims import check_claims, eta_squared
 from rrs.checks.consistency import manifest_failures, sample_failures
@@ -22,7 +22,7 @@ from rrs.checks.refspec import Claim, Reference
 from rrs.checks.run import check_dir
 from rrs.checks.schemas import read_grid, validate_grid, wilson
 from rrs.errors import UserError
-from rrs.figures import make_figures
+from rrs.figures import FIGURES, make_figures
 from rrs.hashing import sha256_file
 from rrs.publish import PUBLISHED, publish
 from rrs.spec import load_spec
@@ -62,7 +62,7 @@ def test_clean_synthetic_dir_passes_every_section(pub, tmp_path, cli_check):
     assert rep.failures == []
     assert [c.id for c in rep.claims if c.ok] == ["collapse", "refuse-before", "monotone", "steps-over-size"]
     assert len(rep.references) == 4 and all(r.ok for r in rep.references)
-    assert [f.rms for f in rep.figures] == [0.0] * 4
+    assert [f.rms for f in rep.figures] == [0.0] * len(FIGURES)
     assert rep.ok
     assert "PASS" in out and (tmp_path / "report.md").read_text().startswith("# rrs check: PASS")
     assert {p: sha256_file(p) for p in pub.rglob("*") if p.is_file()} == before  # checking writes nothing there
@@ -211,9 +211,9 @@ def test_samples_back_every_number(pub, grid):
     _rewrite(pub / REL, change)
     (pub / "samples/organism-l/lora-r8/seed2/steps60.jsonl").unlink()
     found = sample_failures(pub, grid)
-    assert {f"refusals recomputed from {REL}", f"rd_mean recomputed from {REL}", "the row's samples file exists"} == rules(
-        found
-    )
+    # a flipped refusal label moves the refusal count and, since a refusal is never compliance, the compliance
+    assert {f"refusals recomputed from {REL}", f"compliance recomputed from {REL}", f"rd_mean recomputed from {REL}",
+            "the row's samples file exists"} == rules(found)
 
 
 def test_sample_schema_failures_name_file_and_line(pub, grid):
@@ -316,9 +316,12 @@ def test_fresh_run_that_differs_fails_the_comparison(pub, tmp_path):
     spec = yaml.safe_load((fresh / "spec.resolved.yaml").read_text())
     spec["seeds"] = [0, 1]
     (fresh / "spec.resolved.yaml").write_text(yaml.safe_dump(spec))
+    man = json.loads((fresh / "manifest.json").read_text())
+    man["numerics"]["id"] = "another-platform"  # made elsewhere: compared as a replication
+    (fresh / "manifest.json").write_text(json.dumps(man))
     rep = check_dir(pub, fresh_dir=fresh)
-    assert not rep.ok and rep.fresh is not None
-    assert {"rd", "rd_mean"} <= {f.column for f in rep.comparison}
+    assert not rep.ok and rep.fresh is not None and rep.compare_mode == "replication"
+    assert {"rd"} <= {f.column for f in rep.comparison}
     assert any(f.column == "seeds" and f.rule == "the fresh run used the published spec" for f in rep.comparison)
     assert load_spec(pub / "spec.resolved.yaml").seeds == [0, 1, 2]
 
@@ -330,7 +333,7 @@ def test_check_all_pairs_published_and_fresh_runs(tmp_path):
                        "--report", tmp_path / "out" / "check_report.md")  # fmt: skip
     assert code == 0, out
     report = (tmp_path / "out" / "check_report.md").read_text()
-    assert "fresh run" in report and "every value within tolerance" in report
+    assert "fresh run" in report and "identical" in report and "every compared file byte-identical" in report
 
 
 def test_cli_input_errors_exit_2(tmp_path):
@@ -367,11 +370,14 @@ def test_publish_copies_a_run_from_a_clean_tree(repo, monkeypatch):
     code, out = invoke_publish("out/smoke")
     assert code == 0, out
     dest = repo / "artifacts" / "smoke"
-    assert sorted(p.name for p in dest.iterdir()) == sorted(PUBLISHED)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*PUBLISHED, "reproductions.csv"])
     src = repo / "out" / "smoke"
-    assert {p.relative_to(dest): sha256_file(p) for p in dest.rglob("*") if p.is_file()} == {
-        p.relative_to(src): sha256_file(p) for p in src.rglob("*") if p.is_file()
-    }
+    copied = {p.relative_to(dest): sha256_file(p) for p in dest.rglob("*") if p.is_file()}
+    copied.pop(Path("reproductions.csv"))
+    assert copied == {p.relative_to(src): sha256_file(p) for p in src.rglob("*") if p.is_file()}
+    record = pd.read_csv(dest / "reproductions.csv")  # the publishing platform is the first on record
+    assert record["results_grid_sha256"].tolist() == [sha256_file(src / "results_grid.csv")]
+    assert record["fingerprint_id"].tolist() == [NUMERICS_ID]
     assert not [p for p in (repo / "artifacts").iterdir() if p.name.startswith(".")]  # no staging dir left
 
 
@@ -485,3 +491,15 @@ def test_references_table_schema():
     assert validate_references([ref(), ref(select={"model": "m", "steps": 10})]) == []
     found = validate_references([ref(value=float("inf")), ref(select={"steps": -1})])
     assert {(f.row, f.rule) for f in found} == {("references[0]", "value is finite"), ("references[1]", "steps >= 0")}
+
+
+def test_same_platform_expects_identical_bytes(pub, tmp_path):
+    """A fresh run with the published numerics fingerprint must have the published bytes; one changed digit fails."""
+    same = copy_result_dir(tmp_path / "same")
+    rep = check_dir(pub, fresh_dir=same)
+    assert rep.ok and rep.compare_mode == "identical" and rep.comparison == []
+    changed = copy_result_dir(tmp_path / "changed")
+    edit_grid(changed, lambda g: g.assign(rd_mean=g.rd_mean.where(g.index != 7, g.rd_mean + 1e-4)))
+    rep = check_dir(pub, fresh_dir=changed)
+    assert rep.compare_mode == "identical" and not rep.ok
+    assert any(f.file.endswith("results_grid.csv") and "byte-identical" in f.rule for f in rep.comparison)

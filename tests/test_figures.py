@@ -13,6 +13,7 @@ from synthetic import copy_result_dir, invoke
 from rrs.checks.figcompare import redraw
 from rrs.checks.schemas import read_grid
 from rrs.figures import DPI, FIGSIZE, FIGURES, make_figures, mean_ci, summarize, t975
+from rrs.scaling_figure import FIGSIZE as FIT_FIGSIZE
 
 NAMES = sorted(f"{n}.{ext}" for n in FIGURES for ext in ("png", "pdf"))
 
@@ -32,8 +33,9 @@ def test_verb_writes_every_figure_as_png_and_pdf(drawn):
     assert sorted(p.name for p in out.iterdir()) == NAMES
     assert text.split() == [str(out / name) for n in FIGURES for name in (f"{n}.png", f"{n}.pdf")]
     for n in FIGURES:
+        size = FIT_FIGSIZE if n == "scaling_fit" else FIGSIZE  # two panels, s50 and auc
         with Image.open(out / f"{n}.png") as im:
-            assert im.size == (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))
+            assert im.size == (round(size[0] * DPI), round(size[1] * DPI))
 
 
 def test_output_is_deterministic(drawn, tmp_path):

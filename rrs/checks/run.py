@@ -156,8 +156,9 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     if mode.name == "identical":
         report.comparison += compare_bytes(fresh_dir, Path(report.result_dir))
         return
-    report.comparison += compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
-    if not report.comparison:
+    rows_differ = compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
+    report.comparison += rows_differ
+    if not rows_differ:
         report.comparison += compare_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
                                                  read_variation(Path(report.result_dir)), file)
 
