@@ -83,11 +83,13 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
                 console.print(f"Figures, RMS vs regenerated (pass ≤ {r.fig_tolerance:g} on 0–255): {rms}")
             if r.fresh is not None:
                 if r.comparison:
-                    table(f"Fresh run {r.fresh.result_dir} vs published ({r.compare_rule})",
+                    table(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: {r.compare_rule}",
                           ["file", "column", "row", "value", "rule"], fold(r.comparison))  # fmt: skip
                 else:
-                    console.print(f"Fresh run {r.fresh.result_dir} vs published: [green]every value within "
-                                  f"tolerance[/] ({r.compare_rule})")  # fmt: skip
+                    same = ("every compared file byte-identical" if r.compare_mode == "identical"
+                            else "every value within its measured tolerance")
+                    console.print(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: [green]{same}[/] "
+                                  f"({r.compare_rule})")  # fmt: skip
     ok = all(r.ok for r in reports)
     console.print(f"[bold {'green' if ok else 'red'}]{_ok(ok)}[/]: report written to {report_path}")
 
