@@ -4,8 +4,9 @@
    whether the texts are identical.
 2. Attack: optimizer steps (and wall time) of ONE run to max(steps) saving every grid checkpoint, vs a separate
    run per step value.
-3. Embeddings: each text encoded alone (batch of one, so a text's vector never depends on its batch companions:
-   the same bytes on every execution path) vs batches of 64 — the cost of that pinning, and whether they agree.
+3. Embeddings: rrs's batches of equal token length (no text is padded, so a text's vector does not depend on its
+   batch companions) vs sentence-transformers' padded batches of 64 — the cost of that pinning, and how far the
+   padded vectors differ.
 4. The whole study (a cold `rrs reproduce` in a child process with a fresh cache): wall time, peak RSS, and the
    compute time of each stage from its records — per organism, per seed (attack + its generations) and per
    grid step value, the price of each size, seed and step the spec adds.
@@ -101,8 +102,8 @@ def bench_embedding(plan) -> None:
         batched = model().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
         t_batch = time.perf_counter() - t0
     print(f"[embedding] {len(texts)} distinct texts, {plan.study.runtime.threads} threads")
-    print(f"  one text at a time: {t_one:6.2f} s   batches of 64: {t_batch:6.2f} s   cost of pinning "
-          f"{t_one / t_batch:.2f}x; max |difference| {float(np.abs(one - batched).max()):.2e}")
+    print(f"  equal-length batches (rrs): {t_one:6.2f} s   padded batches of 64: {t_batch:6.2f} s   cost of pinning "
+          f"{t_one / t_batch:.2f}x; padded vectors differ by up to {float(np.abs(one - batched).max()):.2e}")
 
 
 def bench_study(spec: Path, tmp: Path, out: Path | None) -> None:
