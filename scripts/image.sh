@@ -110,14 +110,17 @@ seconds=$((SECONDS - start))
 
 # --- 5. what was built ------------------------------------------------------------------------------------------------
 size="$(docker image inspect -f '{{.Size}}' "$tag")"
-# One container (with vfs each container is a full copy of the image): Debian's python3.11, torch and its CUDA.
-probe="$(docker run --rm --network none --entrypoint sh "$tag" -c \
-  'dpkg-query -W -f "\${Version} " python3.11 && python -c "import torch; print(torch.__version__, torch.version.cuda)"')" \
+# One container (with vfs each container is a full copy of the image): Debian's python3.11; torch's distribution
+# version (what the lock pins), its own __version__ (PyPI's CUDA wheel says 2.13.0+cu130) and its CUDA version.
+probe="$(docker run --rm --network none --entrypoint sh "$tag" -c 'dpkg-query -W -f "\${Version} " python3.11 && python -c "
+import importlib.metadata, torch
+print(importlib.metadata.version(\"torch\"), torch.__version__, torch.version.cuda)"')" \
   || fail "$tag: cannot read python3.11's version or import torch"
-read -r python_deb torch_version torch_cuda <<< "$probe"
-echo "built $tag ($variant) in ${seconds} s: $((size / 1000000)) MB; python3.11 $python_deb; torch $torch_version; torch.version.cuda $torch_cuda"
+read -r python_deb torch_dist torch_version torch_cuda <<< "$probe"
+echo "built $tag ($variant) in ${seconds} s: $((size / 1000000)) MB; python3.11 $python_deb;" \
+  "torch $torch_dist (torch.__version__ $torch_version); torch.version.cuda $torch_cuda"
 locked_torch="$(sed -n 's/^torch==\([^ ]*\).*/\1/p' "$lock")"
-[[ "$torch_version" == "$locked_torch" ]] || fail "$tag: torch is $torch_version, $lock pins $locked_torch"
+[[ "$torch_dist" == "$locked_torch" ]] || fail "$tag: torch is $torch_dist, $lock pins $locked_torch"
 if [[ "$variant" == cuda ]]; then
   # The CUDA version torch reports must be the one the lock pins (cuda-toolkit==MAJOR.MINOR.…).
   toolkit="$(sed -n 's/^cuda-toolkit==\([0-9]*\.[0-9]*\).*/\1/p' "$lock")"
