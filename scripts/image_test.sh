@@ -60,9 +60,11 @@ for file in results_grid.csv manifest.json spec.resolved.yaml; do
 done
 rows=$(($(wc -l < "$work/out/tiny/results_grid.csv") - 1))
 owner="$(stat -c '%u:%g' "$work/out/tiny/results_grid.csv")"
+mode="$(stat -c '%a' "$work/out/tiny/results_grid.csv")"
 [[ "$owner" == "$user" ]] || fail "step 2: files in the mounted folder belong to $owner, not to the image's user $user"
 echo "  $((SECONDS - start)) s; $work/out/tiny holds results_grid.csv ($rows rows), manifest.json, samples/, figures/;"
-echo "  its files belong to uid:gid $owner, the image's user, not to the host user who ran this ($(id -u):$(id -g))"
+echo "  its files belong to uid:gid $owner (mode $mode), the image's user, not to the host user who ran this" \
+  "($(id -u):$(id -g)); to get files of your own, run with --user \"\$(id -u):\$(id -g)\""
 
 # --- 3. rrs score on mounted files --------------------------------------------------------------------------------------
 echo "== 3. rrs score on mounted files (tests/fixtures/image: 4 responses, 2 of them refusals, and a baseline)"
