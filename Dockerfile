@@ -1,33 +1,82 @@
-# rrs — the pinned CUDA container that reproduces a GPU-scale study and checks the published artifacts.
+# rrs — one image, two variants: the embedded study and the checks on any x86_64 CPU, the paper's study on an
+# NVIDIA GPU. Debian's Python, every Python package from a hashed lock, a non-root user, caches on a volume.
 #
-#   docker build -t rrs-artifact .
-#   docker run --gpus all -v "$PWD/out:/out" -v rrs-cache:/cache rrs-artifact reproduce spec/study.yaml --out /out
-#   docker run rrs-artifact check
+#   docker build --build-arg VARIANT=cpu -t rrs:cpu .     # CPU torch (requirements/cpu.lock); a laptop
+#   docker build -t rrs:cuda .                             # CUDA torch (requirements/cuda.lock); a GPU host
+#   docker run --rm --network none rrs:cpu check --all     # the published artifacts, inside the image
+#   docker run --rm --network none -v "$PWD/out:/out" -v rrs-cache:/cache rrs:cpu reproduce spec/smoke.yaml --out /out/smoke
 #
-# Needs Docker Engine >= 25 (BuildKit with Dockerfile frontend >= 1.6, for `ADD --checksum`) and, to run on a GPU,
-# an NVIDIA driver >= 580 (CUDA 13.0) with the NVIDIA Container Toolkit. The host directory mounted on /out must be
-# writable by uid 1000 (or add `--user "$(id -u):$(id -g)"`).
+# `make image` / `make image-cuda` build the same file on this project's machines (scripts/image.sh: a local Debian
+# base, the CA bundle pip trusts there, the CPU torch wheel from local disk); `make image-test` runs the image end to
+# end. The legacy builder is enough: no BuildKit features are used. A GPU run needs an NVIDIA driver that supports
+# CUDA 13.0 (>= 580) and the NVIDIA Container Toolkit (`--gpus all`): the driver comes from the host, CUDA itself from
+# the torch wheel's pip dependencies (nvidia-* packages in requirements/cuda.lock), so no nvidia/cuda base is needed.
+# The folders mounted on /out and /cache must be writable by uid 1000 (or add `--user "$(id -u):$(id -g)"`).
 #
 # What is pinned, and how to re-pin:
-# - base image: by digest (below);
-# - Python: CPython 3.11.18 from python-build-standalone, by sha256 (below);
-# - every Python package: requirements/docker.lock, exact versions with hashes (regenerate: scripts/lock.sh).
+# - base image: by digest (BASE below); another Debian 12 base with the same python3 package works (--build-arg BASE);
+# - Python: Debian's python3 package, by version (below);
+# - every Python package: requirements/{cuda,cpu}.lock, exact versions with sha256 hashes (regenerate: scripts/lock.sh).
 
-# CUDA 13.0 because torch==2.13.0's Linux wheel on PyPI depends on cuda-toolkit==13.0.3.0 (nvidia-cuda-runtime
-# 13.0.96, nvidia-cudnn-cu13); torch loads those pip-installed CUDA libraries, the image supplies the driver contract.
-# DIGEST NOT VERIFIED HERE: the machine that wrote this file has no Docker engine and no registry access. The digest is
-# the one published for this tag in public build notes (reported there as read with docker pull + docker inspect).
-# Verify it before the first build, and after any re-pin, on a machine with Docker:
-#   docker buildx imagetools inspect nvidia/cuda:13.0.0-runtime-ubuntu22.04
-# ("Digest:" must equal the sha256 below; replace it if it differs).
-FROM nvidia/cuda:13.0.0-runtime-ubuntu22.04@sha256:3e7f34f5e9dd5315b67ab30d71a92e578c5911236e14370647df020bdee2ca8a
+# debian:bookworm-20260918-slim, a dated (never re-pointed) tag. The digest is that of its multi-platform index as
+# published by Docker's official-images team in docker-library/repo-info:
+#   https://github.com/docker-library/repo-info/blob/43a0ed1e9fb9a76535ddf0c2040fb9223eac2b15/repos/debian/remote/bookworm-20260918-slim.md
+# ("docker pull debian@sha256:3783cc01…"; linux/amd64 manifest sha256:f3034a6e…). NOT PULLED HERE: this project's
+# machines cannot reach Docker Hub, so builds here pass --build-arg BASE=rrs-base:bookworm, a Debian bookworm minbase
+# made with mmdebstrap from Debian's archive (scripts/image.sh). Check the digest on a machine that reaches Docker Hub:
+#   docker buildx imagetools inspect debian:bookworm-20260918-slim   ("Digest:" must equal the sha256 below)
+ARG BASE=debian:bookworm-20260918-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
-LABEL org.opencontainers.image.title="rrs" \
-      org.opencontainers.image.description="Reproducible refusal-robustness (tampering) studies of LLMs" \
-      org.opencontainers.image.licenses="MIT"
+# --- python: Debian's CPython 3.11 (pyproject: >=3.11,<3.12) -------------------------------------------------------
+# python3 / python3-venv are bookworm's metapackages, 3.11.2-1+b1 for the whole release; the interpreter they pull in
+# (python3.11, 3.11.2-6+deb12uN) is bookworm's current security update on the day of the build, so it is the one part
+# of the image that is not pinned here: Debian's archive keeps only the newest update, and a pin on it would stop
+# resolving at the next one. `docker run --rm --entrypoint dpkg-query IMAGE -W python3.11` shows the one installed
+# (scripts/image.sh prints it after each build).
+FROM ${BASE} AS python
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+
+# --- builder: the venv, from the lock of the chosen variant ---------------------------------------------------------
+# Everything from the build context that exists only to build (the locks, .docker-local/: the CA bundle pip trusts on
+# the build machine and local wheels) stays in this stage; the final stage copies /opt/venv and nothing else from it.
+FROM python AS builder
+ARG VARIANT=cuda
+# Where pip finds the CPU torch wheel, which PyPI does not serve (VARIANT=cpu only); scripts/image.sh points it at the
+# wheel it copied into .docker-local/wheels/. --require-hashes checks the file whichever place it came from.
+ARG TORCH_FIND_LINKS=https://download.pytorch.org/whl/cpu/torch/
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+COPY requirements/cuda.lock requirements/cpu.lock /tmp/locks/
+COPY .docker-local/ /tmp/local/
+# Dependencies: exactly the lock, every file checked against its hash; --no-deps so nothing unlisted comes in.
+RUN case "$VARIANT" in \
+      cuda) ;; \
+      cpu) export PIP_FIND_LINKS="$TORCH_FIND_LINKS" ;; \
+      *) echo "VARIANT must be cpu or cuda, not '$VARIANT'" >&2; exit 2 ;; \
+    esac \
+    && if [ -f /tmp/local/ca.crt ]; then export PIP_CERT=/tmp/local/ca.crt; fi \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r "/tmp/locks/$VARIANT.lock"
+
+# The project itself, built with the locked setuptools (no build isolation, so nothing is fetched), then checked:
+# a consistent dependency set, the torch build the variant asks for, a working CLI.
+COPY pyproject.toml README.md LICENSE /tmp/rrs-src/
+COPY rrs /tmp/rrs-src/rrs
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /tmp/rrs-src \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/python -c "import sys, torch; cuda = torch.version.cuda; ok = (cuda or '').startswith('13.') if sys.argv[1] == 'cuda' else cuda is None; print('torch', torch.__version__, 'cuda', cuda); sys.exit(not ok)" "$VARIANT" \
+    && /opt/venv/bin/rrs --help > /dev/null
+
+# --- the image: Debian's python, the venv, the studies ---------------------------------------------------------------
+FROM python
 
 # Determinism: cuBLAS needs a fixed workspace for deterministic GEMMs under torch.use_deterministic_algorithms;
 # a fixed hash seed, UTC and a C.UTF-8 locale make ordering, timestamps and text handling independent of the host.
+# Offline by default (HF_HUB_OFFLINE=1): a run reads weights from the cache volume; `rrs fetch` needs
+# `-e HF_HUB_OFFLINE=0` and the network.
 ENV CUBLAS_WORKSPACE_CONFIG=:4096:8 \
     PYTHONHASHSEED=0 \
     TZ=UTC \
@@ -35,39 +84,14 @@ ENV CUBLAS_WORKSPACE_CONFIG=:4096:8 \
     LC_ALL=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
     HF_HOME=/cache/huggingface \
-    RRS_CACHE=/cache/rrs
+    RRS_CACHE=/cache/rrs \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    PATH=/opt/venv/bin:$PATH
 
-# Python 3.11 (pyproject: >=3.11,<3.12). Not from apt: Ubuntu 22.04's python3.11 package is 3.11.0~rc1, a release
-# candidate, and the deadsnakes PPA keeps only its newest build, so a pinned apt version stops resolving. The sha256
-# is the one uv 0.13.9 ships for this download (python-build-standalone's own checksum); `uv python list` shows it.
-ADD --checksum=sha256:3288c54cea3db350052019b3f8b558dd8a3da8afa6fda573f5fd2bcb37635b4a \
-    https://github.com/astral-sh/python-build-standalone/releases/download/20261110/cpython-3.11.18%2B20261110-x86_64-unknown-linux-gnu-install_only_stripped.tar.gz \
-    /tmp/python.tar.gz
-RUN tar -xzf /tmp/python.tar.gz -C /opt \
-    && rm /tmp/python.tar.gz \
-    && /opt/python/bin/python3.11 -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-
-# Dependencies: exactly the lock, every file checked against its hash; --no-deps so nothing unlisted comes in.
-COPY requirements/docker.lock /tmp/docker.lock
-RUN pip install --require-hashes --no-deps -r /tmp/docker.lock \
-    && rm /tmp/docker.lock
-
-# The project itself, built with the locked setuptools (no build isolation, so nothing is fetched), then checked:
-# consistent dependency set, the CUDA build of the pinned torch, a working CLI.
-COPY pyproject.toml README.md LICENSE /tmp/rrs-src/
-COPY rrs /tmp/rrs-src/rrs
-RUN pip install --no-deps --no-build-isolation /tmp/rrs-src \
-    && rm -rf /tmp/rrs-src \
-    && pip check \
-    && python -c "import torch; assert torch.__version__ == '2.13.0', torch.__version__; assert torch.version.cuda and torch.version.cuda.startswith('13.'), torch.version.cuda" \
-    && rrs --help > /dev/null
-
-# Non-root user; caches (Hugging Face hub, rrs stage caches) on a volume so weights survive containers.
+# Non-root user; caches (Hugging Face hub, rrs stage caches) on a volume so weights and stages survive containers.
 RUN useradd --create-home --uid 1000 --shell /bin/bash rrs \
     && mkdir -p /cache/huggingface /cache/rrs /out /home/rrs/work \
     && chown -R rrs:rrs /cache /out /home/rrs/work
@@ -79,8 +103,20 @@ WORKDIR /home/rrs/work
 COPY --chown=rrs:rrs spec ./spec
 COPY --chown=rrs:rrs data ./data
 COPY --chown=rrs:rrs artifacts ./artifacts
+# Metadata before the venv: the legacy builder runs every instruction in a container, and with the vfs storage driver
+# (this project's machines) each container is a full copy of the image so far, so the ~2 GB venv comes last.
+ARG VARIANT=cuda
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="rrs" \
+      org.opencontainers.image.description="Reproducible refusal-robustness (tampering) studies of LLMs" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.revision="$REVISION" \
+      io.github.rrs.variant="$VARIANT"
 
 # Numeric, so that runtimes which check for a non-root user (runAsNonRoot) can see it is not root.
 USER 1000:1000
 ENTRYPOINT ["rrs"]
 CMD ["reproduce"]
+
+# The venv, owned by root: the user runs it and cannot change it.
+COPY --from=builder /opt/venv /opt/venv

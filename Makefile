@@ -5,7 +5,7 @@ export RRS_CACHE ?= .cache/rrs
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: setup test lint reproduce check bench clean slurm-test
+.PHONY: setup test lint reproduce check bench clean slurm-test image image-cuda image-test
 
 setup: .venv/.installed
 
@@ -37,3 +37,17 @@ slurm-test: setup
 
 clean:
 	rm -rf out .cache
+
+# The container (Dockerfile). Not part of `make test`: they need a Docker daemon (started when none runs, as root) and
+# minutes. IMAGE_BASE: rrs-base:bookworm is made here from Debian's archive (mmdebstrap) when missing; set it empty
+# to build on the Dockerfile's digest-pinned debian base instead. See scripts/image.sh.
+IMAGE_BASE ?= rrs-base:bookworm
+
+image:
+	IMAGE_BASE='$(IMAGE_BASE)' scripts/image.sh cpu
+
+image-cuda:
+	IMAGE_BASE='$(IMAGE_BASE)' scripts/image.sh cuda
+
+image-test:
+	scripts/image_test.sh
