@@ -5,6 +5,7 @@ Imported only when something is missing from the cache, so a fully cached run ne
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -22,9 +23,18 @@ from rrs.training import render_prompt
 
 
 def setup_torch(plan: Plan) -> torch.device:
+    """Threads and determinism. On CUDA determinism is strict: cuBLAS needs a fixed workspace (set before its first
+    call; recorded among the fingerprint's knobs) and the memory-efficient attention backward switches to its
+    deterministic kernel only when non-deterministic ops raise instead of warning."""
     torch.set_num_threads(plan.study.runtime.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return device_of(plan.device)
+    device = device_of(plan.device)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device
 
 
 def _record(plan: Plan, stage: str, key: str, t0: float, add: bool = False) -> None:
