@@ -1,7 +1,9 @@
 """The study's data, resolved: harmful eval prompts, benign prompts, and the attack's training pairs.
 
-Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for cache keys and
-the manifest. The attack/eval overlap is measured here, always.
+Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for the manifest and a
+digest of its normalised content (ids, categories, prompts as the runner uses them) for cache keys, so an edit of
+the normaliser changes the keys of what it affects. Each attack trains on the first `train_size` examples of the
+attack set, keyed by the digest of exactly those. The attack/eval overlap is measured here, always.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ class PromptSet:
     placed: bool = True  # False: a pinned file not in place yet (plan/validate only): no prompts, its pinned sha256
     tasks: list[str] | None = None  # what each prompt asks for, where known (the organism corpus): on-topic checks
 
+    @property
+    def digest(self) -> str:
+        """The normalised content, for cache keys; a file not in place yet stands in by its pinned sha256."""
+        if not self.placed:
+            return _digest(["not placed", self.sha256])
+        return _digest([[i, c, p] for i, c, p in zip(self.ids, self.categories, self.prompts, strict=True)])
+
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
 
@@ -44,9 +53,19 @@ class PromptSet:
 @dataclass(frozen=True)
 class AttackSet:
     source: str
-    examples: list[Example]
+    examples: list[Example]  # as many as the largest train_size of the study's attacks
     sha256: str
     target: str | None = None  # the one fixed training target, when the attack has one (parroting is measured)
+
+    def examples_for(self, train_size: int) -> list[Example]:
+        """What an attack with this train_size trains on."""
+        return self.examples[:train_size]
+
+    def digest(self, train_size: int) -> str:
+        """Digest of exactly the examples an attack with this train_size trains on, for its cache key."""
+        if self.source == "same_as_eval":  # the eval prompts, known by digest before the file is in place
+            return _digest([self.sha256, train_size])
+        return _digest([[e.prompt, e.response] for e in self.examples_for(train_size)])
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.examples)}
@@ -58,6 +77,10 @@ class StudyData:
     benign: PromptSet | None
     attack: AttackSet
     overlap: float  # fraction of harmful eval prompts that are also attack training prompts
+
+    def prompts_digest(self) -> str:
+        """The prompts every generation answers (harmful, then benign), normalised: part of each generation key."""
+        return _digest([self.harmful.digest, self.benign.digest if self.benign else None])
 
     def info(self) -> dict:
         return {"eval": self.harmful.info(), "benign": self.benign.info() if self.benign else None,
@@ -95,8 +118,8 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
     if isinstance(spec, FileAttackData):
         return _attack_file(spec, size)
     exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
-    # keyed by the eval set's sha256 (which fixes its prompts), so the key is known before the file is in place
-    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.sha256, spec.target, size]),
+    # keyed by the eval set's normalised digest (its pinned sha256 while the file is not in place)
+    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.digest, spec.target]),
                      target=spec.target)
 
 
@@ -123,7 +146,8 @@ def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
 
 def resolve(study: Study, require_files: bool = True) -> StudyData:
     """The study's data. require_files=False (plan, validate): a pinned file that is not in place yet stands in by
-    its sha256, so the cache keys are the ones the run will have; its prompts and the overlap stay unknown."""
+    its sha256 (the keys of what reads it are then provisional: the run keys its normalised content); its prompts
+    and the overlap stay unknown."""
     d = study.data
     if isinstance(d.eval, FileEval):
         harmful = _from_file("eval", d.eval, require_files)
