@@ -1,8 +1,9 @@
 """The study's data, resolved: harmful eval prompts, benign prompts, and the attack's training pairs.
 
 Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for the manifest and a
-digest of its normalised content (ids, categories, prompts as the runner uses them) for cache keys, so an edit of
-the normaliser changes the keys of what it affects. Each attack trains on the first `train_size` examples of the
+digest for cache keys that fixes its content as the runner uses it: a generated set's rows, a file's sha256 with
+the code of the normaliser that turns it into rows (rrs/evalsets.py), so an edit of the normaliser re-keys what
+reads a file, and `rrs plan` knows the keys before a pinned file is in place. Each attack trains on the first `train_size` examples of the
 attack set, keyed by the digest of exactly those. The attack/eval overlap is measured here, always.
 """
 
@@ -18,6 +19,7 @@ from rrs.errors import UserError
 from rrs.evalsets import load_eval_set, read_table
 from rrs.hashing import sha256_file, sha256_text
 from rrs.spec import FileAttackData, FileEval, OrganismAttackData, Study
+from rrs.store import code_hash
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,11 @@ class PromptSet:
 
     @property
     def digest(self) -> str:
-        """The normalised content, for cache keys; a file not in place yet stands in by its pinned sha256."""
-        if not self.placed:
-            return _digest(["not placed", self.sha256])
-        return _digest([[i, c, p] for i, c, p in zip(self.ids, self.categories, self.prompts, strict=True)])
+        """For cache keys: a file by its sha256 and its normaliser's code (pinned files: known before they are in
+        place), a generated set by its rows."""
+        if self.source.startswith("file:"):
+            return _digest([self.sha256, code_hash("data")])
+        return self.sha256
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
@@ -146,8 +149,7 @@ def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
 
 def resolve(study: Study, require_files: bool = True) -> StudyData:
     """The study's data. require_files=False (plan, validate): a pinned file that is not in place yet stands in by
-    its sha256 (the keys of what reads it are then provisional: the run keys its normalised content); its prompts
-    and the overlap stay unknown."""
+    its sha256, so the cache keys are the ones the run will have; its prompts and the overlap stay unknown."""
     d = study.data
     if isinstance(d.eval, FileEval):
         harmful = _from_file("eval", d.eval, require_files)

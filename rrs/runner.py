@@ -96,7 +96,7 @@ def write_scaling_tables(stage: Path) -> None:
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
     from rrs import manifest
-    from rrs.figures import make_figures
+    from rrs.figures import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging.", dir=out.parent))  # this run's own
@@ -109,7 +109,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         write_scaling_tables(stage)
         write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
         with timer("figures"):
-            make_figures(grid, stage / "figures")
+            make_figures(grid, stage / "figures", names=figure_names(plan.study.metrics))
         outputs = _outputs(plan)
         numerics = manifest.numerics_info(plan.store.fingerprints(outputs))
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan), numerics)

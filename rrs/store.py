@@ -3,9 +3,9 @@ kept beside each output, the locks that let several processes share one cache an
 contract (results_grid.csv's columns and key, the samples files' paths, the files a run writes).
 
 A stage's key is the hash of all its inputs: the code of every module the stage runs, the versions of the
-libraries it uses, the resolved device and numerics platform (rrs/numerics.py), a digest of the normalised data it
-reads (never the raw file alone), the chat-template text a model is rendered with, and the keys of the outputs it
-builds on. Each output's record (`compute/<stage>-<key>.json`) keeps those inputs with the device, numerics
+libraries it uses, the resolved device and numerics platform (rrs/numerics.py), a digest of the data it reads as
+the runner sees it (a generated set's rows; a file's sha256 with the code of its normaliser, rrs/data.py), the
+chat-template text a model is rendered with, and the keys of the outputs it builds on. Each output's record (`compute/<stage>-<key>.json`) keeps those inputs with the device, numerics
 fingerprint, seconds and code hash of the process that computed it: the manifest is built from these records, not
 from the process that happens to finish.
 
@@ -77,6 +77,7 @@ STAGE_CODE = {
     "model": ("corpus.py", "organism.py", "training.py", "models.py"),
     "attack": ("attack.py", "training.py", "models.py"),
     "gen": ("generate.py", "training.py", "models.py", "stages.py"),
+    "data": ("evalsets.py",),  # the normaliser of eval files: part of a file set's digest (rrs/data.py)
 }
 # The libraries each stage runs on.
 STAGE_PACKAGES = {

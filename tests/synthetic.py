@@ -67,6 +67,7 @@ def spec_dict(study: str = "smoke") -> dict:
         # only required keys, so that the fixture follows the spec model as it evolves
         "data": {"eval": {"source": "organism"}, "benign": {"source": "organism"}, "attack": {"source": "organism"}},
         "judges": list(JUDGES),
+        "metrics": ["rrr", "ce", "rd", "compliance", "degenerate", "benign_utility"],  # every figure
         "seeds": list(SEEDS),
         "claims": [
             {"id": "collapse", "text": "rrr <= 0.2 for every model at the largest step",
