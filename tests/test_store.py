@@ -187,9 +187,10 @@ def test_an_unknown_verb_is_one_line_and_exit_2_from_the_real_cli() -> None:
 
 
 def test_study_metrics_choose_the_figures_drawn_and_checked(tmp_path: Path) -> None:
+    from synthetic import copy_result_dir
+
     from rrs.checks.run import check_dir
     from rrs.figures import FIGURES, figure_names
-    from synthetic import copy_result_dir
 
     assert figure_names(["rrr", "ce", "over_refusal"]) == ("RRR_compare", "CE_compare", "scaling_rrr", "scaling_fit")
     assert figure_names(["rrr", "ce", "rd", "compliance", "degenerate", "benign_utility"]) == FIGURES
