@@ -41,7 +41,7 @@ def bench_generation(plan, tmp: Path) -> None:
     torch.set_num_threads(plan.study.runtime.threads)
     spec = plan.study.models[len(plan.study.models) // 2]
     cell = next(c for c in plan.cells if c.model == spec.name)
-    loaded = load(spec, plan.organism_dir(cell.model_key), device_of("cpu"), tmp / "info.json")
+    loaded = load(spec, plan.store.organism_dir(cell.model_key), device_of("cpu"), tmp / "info.json")
     prompts = plan.data.harmful.prompts + (plan.data.benign.prompts if plan.data.benign else [])
     dec = plan.study.decoding
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def bench_attack(plan, tmp: Path) -> None:
     device = device_of("cpu")
 
     def timed(a, root: Path) -> float:
-        loaded = load(spec, plan.organism_dir(cell.model_key), device, tmp / "info.json")
+        loaded = load(spec, plan.store.organism_dir(cell.model_key), device, tmp / "info.json")
         t0 = time.perf_counter()
         run_attack(loaded.model, loaded.tok, a, cell.seed, plan.data.attack.examples, root)
         return time.perf_counter() - t0

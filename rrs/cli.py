@@ -34,16 +34,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rrs: interrupted; the stage caches keep what finished, rerun to resume", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        if not isinstance(exc, _click_errors()):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `rrs` (or a verb) alone: its help, as asked for
             exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
+        else:  # a misspelt option or verb, a bad or missing value: one line
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            print(f"rrs: error: {exc.format_message()}{where}", file=sys.stderr)
+        return 2
     return rc if isinstance(rc, int) else 0
+
+
+def _click_errors() -> tuple[type, ...]:
+    """Usage errors as typer raises them: from its vendored click (typer._click) where it has one, else click's."""
+    classes = []
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+
+        classes.append(Vendored)
+    except ImportError:
+        pass
+    try:
+        from click.exceptions import ClickException
+
+        classes.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(classes)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """The study's data, resolved: harmful eval prompts, benign prompts, and the attack's training pairs.
 
-Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for cache keys and
-the manifest. The attack/eval overlap is measured here, always.
+Each set carries a sha256 (of the file, or of the canonical JSON of generated prompts) for the manifest and a
+digest for cache keys that fixes its content as the runner uses it: a generated set's rows, a file's sha256 with
+the code of the normaliser that turns it into rows (rrs/evalsets.py), so an edit of the normaliser re-keys what
+reads a file, and `rrs plan` knows the keys before a pinned file is in place. Each attack trains on the first `train_size` examples of the
+attack set, keyed by the digest of exactly those. The attack/eval overlap is measured here, always.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from rrs.errors import UserError
 from rrs.evalsets import load_eval_set, read_table
 from rrs.hashing import sha256_file, sha256_text
 from rrs.spec import FileAttackData, FileEval, OrganismAttackData, Study
+from rrs.store import code_hash
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ class PromptSet:
     placed: bool = True  # False: a pinned file not in place yet (plan/validate only): no prompts, its pinned sha256
     tasks: list[str] | None = None  # what each prompt asks for, where known (the organism corpus): on-topic checks
 
+    @property
+    def digest(self) -> str:
+        """For cache keys: a file by its sha256 and its normaliser's code (pinned files: known before they are in
+        place), a generated set by its rows."""
+        if self.source.startswith("file:"):
+            return _digest([self.sha256, code_hash("data")])
+        return self.sha256
+
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.prompts)}
 
@@ -44,9 +56,19 @@ class PromptSet:
 @dataclass(frozen=True)
 class AttackSet:
     source: str
-    examples: list[Example]
+    examples: list[Example]  # as many as the largest train_size of the study's attacks
     sha256: str
     target: str | None = None  # the one fixed training target, when the attack has one (parroting is measured)
+
+    def examples_for(self, train_size: int) -> list[Example]:
+        """What an attack with this train_size trains on."""
+        return self.examples[:train_size]
+
+    def digest(self, train_size: int) -> str:
+        """Digest of exactly the examples an attack with this train_size trains on, for its cache key."""
+        if self.source == "same_as_eval":  # the eval prompts, known by digest before the file is in place
+            return _digest([self.sha256, train_size])
+        return _digest([[e.prompt, e.response] for e in self.examples_for(train_size)])
 
     def info(self) -> dict:
         return {"source": self.source, "sha256": self.sha256, "n": len(self.examples)}
@@ -58,6 +80,10 @@ class StudyData:
     benign: PromptSet | None
     attack: AttackSet
     overlap: float  # fraction of harmful eval prompts that are also attack training prompts
+
+    def prompts_digest(self) -> str:
+        """The prompts every generation answers (harmful, then benign), normalised: part of each generation key."""
+        return _digest([self.harmful.digest, self.benign.digest if self.benign else None])
 
     def info(self) -> dict:
         return {"eval": self.harmful.info(), "benign": self.benign.info() if self.benign else None,
@@ -95,8 +121,8 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
     if isinstance(spec, FileAttackData):
         return _attack_file(spec, size)
     exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
-    # keyed by the eval set's sha256 (which fixes its prompts), so the key is known before the file is in place
-    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.sha256, spec.target, size]),
+    # keyed by the eval set's normalised digest (its pinned sha256 while the file is not in place)
+    return AttackSet("same_as_eval", exs[:size], _digest(["same_as_eval", harmful.digest, spec.target]),
                      target=spec.target)
 
 

@@ -101,7 +101,7 @@ def model_job(spec_path: str, cache: str, model: str, model_key: str) -> dict[st
 def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, attack_key: str) -> dict[str, float]:
     """Wave 2: the attack and the attacked generations of one cell. Returns seconds per stage."""
     from rrs.runner import prepare
-    from rrs.stages import run_cell, run_model, setup_torch
+    from rrs.stages import attack_cell, run_model, setup_torch
     from rrs.timer import Timer
 
     with _job_env():
@@ -109,12 +109,11 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
         cell = next((c for c in plan.cells if (c.model, c.attack, c.seed) == (model, attack, seed)), None)
         _same_key(spec_path, f"cell {model}/{attack}/seed{seed}", attack_key, cell.attack_key if cell else None)
         timer = Timer()
-        missing = plan.missing(cell)
-        _say_resume(plan, cell, missing)
-        if 0 in missing or not plan.model_info_path(cell.model_key).is_file():
+        _say_resume(plan, cell, plan.store.missing(cell))
+        if plan.store.model_missing(plan.study.model(model).kind, cell):
             run_model(plan, model, [cell], timer)  # wave 1's output is gone: redo it here
-        elif missing:
-            run_cell(plan, cell, missing, setup_torch(plan), timer)
+        else:
+            attack_cell(plan, cell, setup_torch(plan), timer)
         return timer.as_dict()
 
 
@@ -123,7 +122,7 @@ def _say_resume(plan, cell, missing: list[int]) -> None:
     from rrs.attack import resume_step
 
     attacked = [s for s in cell.steps if s > 0]  # step 0 is the baseline, wave 1's work
-    step = resume_step(plan.attack_dir(cell.attack_key), plan.study.attack(cell.attack))
+    step = resume_step(plan.store.attack_dir(cell.attack_key), plan.study.attack(cell.attack))
     done = sum(s not in missing for s in attacked)
     if step or done:
         print(f"rrs job: cell {cell.model}/{cell.attack}/seed{cell.seed} resumes: attack checkpoint at step {step} of "
@@ -408,8 +407,8 @@ def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | 
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
-    folder = (Path(res.log_dir) if res.log_dir else plan.cache / "submitit").resolve()
-    spec_abs, cache_abs = str(Path(spec_path).resolve()), str(plan.cache.resolve())
+    folder = (Path(res.log_dir) if res.log_dir else plan.store.root / "submitit").resolve()
+    spec_abs, cache_abs = str(Path(spec_path).resolve()), str(plan.store.root.resolve())
     wave1, wave2 = _waves(plan, spec_abs, cache_abs)
     if wave1 or wave2:
         executor = make_executor(kind, folder, res, plan.study)
@@ -438,23 +437,14 @@ def _waves(plan, spec_abs: str, cache_abs: str) -> tuple[list[Job], list[Job]]:
     wave1, wave2 = [], []
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
-        missing = [c for c in cells if plan.missing(c)]
-        if not _model_done(plan, m, cells[0]):
+        missing = [c for c in cells if plan.store.missing(c)]
+        if plan.store.model_missing(m.kind, cells[0]):
             wave1.append(Job(f"model {m.name} (model and baseline)", m.name, "model_job",
                              (spec_abs, cache_abs, m.name, cells[0].model_key)))
         wave2 += [Job(f"cell {c.model}/{c.attack}/seed{c.seed}", c.model, "cell_job",
                       (spec_abs, cache_abs, c.model, c.attack, c.seed, c.attack_key)) for c in missing]
     return wave1, wave2
 
-
-def _model_done(plan, model, first) -> bool:
-    """Wave 1's outputs for `model` are cached: its info, its baseline generation, an organism's weights."""
-    from rrs.spec import OrganismModel
-
-    done = plan.model_info_path(first.model_key).is_file() and plan.gen_path(first.gen_keys[0]).is_file()
-    if isinstance(model, OrganismModel):
-        done = done and (plan.organism_dir(first.model_key) / "model.safetensors").is_file()
-    return done
 
 
 def _window(res: Resources, study) -> int:

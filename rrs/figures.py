@@ -58,6 +58,14 @@ _COMPARE = {
                         "What the attack cost: benign answers", True),
 }
 JUDGE_FREE = ("rd", "degenerate")
+SCALING_FIGURES = ("scaling_rrr", "scaling_fit")
+
+
+def figure_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The figures of a study: the compare figure of each metric in its spec's `metrics` that has one, and the
+    scaling figures, in FIGURES order."""
+    wanted = {name for name, (metric, *_) in _COMPARE.items() if metric in metrics} | set(SCALING_FIGURES)
+    return tuple(n for n in FIGURES if n in wanted)
 
 
 def t975(df: int) -> float:

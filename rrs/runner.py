@@ -1,7 +1,9 @@
 """The runner: spec → plan → (cached) stages → results_grid.csv, samples, manifest, figures.
 
-Outputs are assembled in a staging folder beside --out and moved in file by file (each rename atomic), so
-no partial file is ever visible under --out; a killed run resumes from the stage caches.
+Outputs are assembled in a staging folder of this run's own beside --out and moved in file by file (each rename
+atomic), so no partial file is ever visible under --out; files of an earlier run that this one does not write are
+removed before the manifest moves in. One run at a time writes into an --out (a second waits, saying so); a killed
+run resumes from the stage caches.
 """
 
 from __future__ import annotations
@@ -9,20 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from rrs import compute_log
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
-from rrs.plan import Plan, cache_root, make_plan
+from rrs.plan import Plan, make_plan
 from rrs.progress import progress
-from rrs.results import GRID_COLUMNS, EmbeddingCache, cell_results, sample_path
+from rrs.results import EmbeddingCache, cell_results
 from rrs.spec import Study, load_spec, spec_warnings
+from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, cache_root, out_lock, run_files, sample_path
 from rrs.timer import Timer
 
 
@@ -39,21 +42,20 @@ def execute(plan: Plan, timer: Timer) -> None:
     """Fill the stage caches: nothing is loaded for a model whose cells are all cached."""
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
-        mkey = cells[0].model_key
-        if any(plan.missing(c) for c in cells) or not plan.model_info_path(mkey).is_file():
+        if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m.kind, cells[0]):
             from rrs.stages import run_model
 
-            run_model(plan, m.name, [c for c in cells if plan.missing(c)], timer)
+            run_model(plan, m.name, [c for c in cells if plan.store.missing(c)], timer)
 
 
 def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
-    embed = EmbeddingCache(plan.cache / "embeddings", plan.study.runtime.threads, plan.platform)
+    embed = EmbeddingCache(plan.store.embeddings_dir(), plan.study.runtime.threads, plan.platform)
     rows, samples = [], {}
     with timer("judge+metrics"):
         for cell, step in progress([(c, s) for c in plan.cells for s in c.steps], desc="judge + metrics"):
             r, s = cell_results(plan, cell, step, embed)
             rows.extend(r)
-            samples[sample_path(cell, step)] = s
+            samples[sample_path(cell.model, cell.attack, cell.seed, step)] = s
     grid = pd.DataFrame(rows, columns=GRID_COLUMNS)
     order = {"model": [m.name for m in plan.study.models], "attack": [a.name for a in plan.study.attacks],
              "judge": list(plan.study.judges)}
@@ -94,10 +96,10 @@ def write_scaling_tables(stage: Path) -> None:
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
     from rrs import manifest
-    from rrs.figures import make_figures
+    from rrs.figures import figure_names, make_figures
 
-    stage = out.parent / f".{out.name}.staging"
-    shutil.rmtree(stage, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging.", dir=out.parent))  # this run's own
     try:
         csv = grid_csv(grid)
         for rel, rows in samples.items():
@@ -107,13 +109,14 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         write_scaling_tables(stage)
         write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
         with timer("figures"):
-            make_figures(grid, stage / "figures")
+            make_figures(grid, stage / "figures", names=figure_names(plan.study.metrics))
         outputs = _outputs(plan)
-        numerics = manifest.numerics_info(compute_log.fingerprints(plan.cache, outputs))
+        numerics = manifest.numerics_info(plan.store.fingerprints(outputs))
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan), numerics)
-        man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, outputs)
+        man["compute_s"], man["compute_s_unrecorded"] = plan.store.totals(outputs)
         write_json(stage / "manifest.json", man)
-        _move_in(stage, out)
+        with out_lock(out):
+            _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -133,8 +136,8 @@ def _models(plan: Plan) -> dict:
     out = {}
     for m in plan.study.models:
         cell = next(c for c in plan.cells if c.model == m.name)
-        base = json.loads(plan.gen_path(cell.gen_keys[0]).read_text())
-        out[m.name] = json.loads(plan.model_info_path(cell.model_key).read_text()) | {
+        base = json.loads(plan.store.gen_path(cell.gen_keys[0]).read_text())
+        out[m.name] = json.loads(plan.store.model_info_path(cell.model_key).read_text()) | {
             "key": cell.model_key, "rendered_first_prompt": base.get("rendered_first_prompt")}
     return out
 
@@ -145,19 +148,33 @@ def _resolved(study: Study, spec_path: Path) -> str:
 
 
 def _move_in(stage: Path, out: Path) -> None:
-    """Rename every staged file into out/ (manifest last, so a complete manifest means a complete run)."""
+    """Rename every staged file into out/, remove the files an earlier run wrote there and this one does not (a
+    dropped seed's samples), then the manifest last, so a complete manifest means a complete run."""
     files = sorted(p for p in stage.rglob("*") if p.is_file())
+    new = {p.relative_to(stage) for p in files}
     files.sort(key=lambda p: p.name == "manifest.json")
     for src in files:
+        if src.name == "manifest.json":
+            for stale in sorted(run_files(out) - new):
+                (out / stale).unlink()
+            _prune_empty(out)
         dst = out / src.relative_to(stage)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
 
 
+def _prune_empty(out: Path) -> None:
+    """Remove the folders under samples/ and figures/ that the removal of stale files left empty."""
+    dirs = [p for d in OUTPUT_DIRS if (out / d).is_dir() for p in (out / d).rglob("*") if p.is_dir()]
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()
+
+
 def finish(plan: Plan, spec_path: str | Path, out: str | Path | None, timer: Timer, t0: float) -> Path:
     """Judge + metrics from the (complete) caches, then write every output. Loads no model."""
     out = Path(out) if out else Path("out") / plan.study.study
-    missing = [f"{c.model}/{c.attack}/seed{c.seed}" for c in plan.cells if plan.missing(c)]
+    missing = [f"{c.model}/{c.attack}/seed{c.seed}" for c in plan.cells if plan.store.missing(c)]
     if missing:
         raise RuntimeError(f"cannot write results: cells not finished: {', '.join(missing)}")
     grid, samples = collect(plan, timer)

@@ -188,7 +188,11 @@ class Study(Strict):
     data: Data
     decoding: Decoding = Decoding()
     judges: list[str] = Field(min_length=1)
-    metrics: list[str] = Field(default_factory=lambda: ["rrr", "ce", "rd", "over_refusal"])
+    metrics: list[str] = Field(
+        default_factory=lambda: ["rrr", "ce", "rd", "over_refusal"],
+        description="the metrics the study draws against attack steps: the <METRIC>_compare figure of each that has "
+        "one (rrs.figures.figure_names); results_grid.csv carries every metric whatever this says (the output "
+        "contract, rrs/store.py)")
     seeds: list[int] = Field(min_length=1)
     references: list[Reference] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)

@@ -1,6 +1,8 @@
 """Torch stages of the runner: model → baseline → attack → generation, each skipped when its output is cached.
 
-Imported only when something is missing from the cache, so a fully cached run never loads torch.
+Each output is computed under its lock in the store (rrs/store.py): a second process that needs the same output
+waits, then finds it cached. Imported only when something is missing from the cache, so a fully cached run never
+loads torch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import time
 
 import torch
 
-from rrs import compute_log
 from rrs.atomic import write_json
 from rrs.attack import checkpoint_dir, resume_step, run_attack
 from rrs.generate import generate
@@ -38,7 +39,7 @@ def setup_torch(plan: Plan) -> torch.device:
 
 
 def _record(plan: Plan, stage: str, key: str, t0: float, add: bool = False) -> None:
-    compute_log.record(plan.cache, stage, key, time.perf_counter() - t0, fingerprint(plan.device), add=add)
+    plan.store.record(stage, key, time.perf_counter() - t0, fingerprint(plan.device), add=add)
 
 
 def _prompts(plan: Plan) -> list[str]:
@@ -49,48 +50,63 @@ def _prompts(plan: Plan) -> list[str]:
 def _save_generation(plan: Plan, key: str, prompts: list[str], responses: list[str], loaded: Loaded) -> None:
     """Responses with their prompts, and the exact text the model saw for the first one (chat template applied)."""
     rendered = render_prompt(loaded.tok, prompts[0], loaded.system_prompt)
-    write_json(plan.gen_path(key), {"prompts": prompts, "responses": responses, "rendered_first_prompt": rendered})
+    write_json(plan.store.gen_path(key), {"prompts": prompts, "responses": responses, "rendered_first_prompt": rendered})
 
 
 def _load(plan: Plan, name: str, mkey: str, device) -> Loaded:
-    return load(plan.study.model(name), plan.organism_dir(mkey), device, plan.model_info_path(mkey))
+    return load(plan.study.model(name), plan.store.organism_dir(mkey), device, plan.store.model_info_path(mkey))
 
 
 def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     """Everything missing for one model: the organism/base, its baseline, then each attacked cell."""
     device = setup_torch(plan)
     first = next(c for c in plan.cells if c.model == name)
-    builds = not (plan.organism_dir(first.model_key) / "model.safetensors").is_file()
+    with plan.store.lock(f"model-{first.model_key}"):
+        if plan.store.model_missing(plan.study.model(name).kind, first):
+            _model_and_baseline(plan, name, first, device, timer)
+    for cell in cells:
+        attack_cell(plan, cell, device, timer)
+
+
+def attack_cell(plan: Plan, cell: Cell, device, timer: Timer) -> None:
+    """Whatever of the cell's attacked generations is missing, under the cell's attack lock."""
+    if not [s for s in plan.store.missing(cell) if s > 0]:
+        return
+    with plan.store.lock(f"attack-{cell.attack_key}"):
+        steps = [s for s in plan.store.missing(cell) if s > 0]  # another process may have done them meanwhile
+        if steps:
+            run_cell(plan, cell, steps, device, timer)
+
+
+def _model_and_baseline(plan: Plan, name: str, first: Cell, device, timer: Timer) -> None:
+    builds = not (plan.store.organism_dir(first.model_key) / "model.safetensors").is_file()
     t0 = time.perf_counter()
     with timer("model"):
         loaded = _load(plan, name, first.model_key, device)
     if builds and isinstance(plan.study.model(name), OrganismModel):
         _record(plan, "model", first.model_key, t0)
     base_key = first.gen_keys[0]
-    if not plan.gen_path(base_key).is_file():
+    if not plan.store.gen_path(base_key).is_file():
         t0 = time.perf_counter()
         with timer("baseline"):
             out = generate(loaded.model, loaded.tok, _prompts(plan), plan.study.decoding,
                            system_prompt=loaded.system_prompt, desc=f"baseline {name}")
             _save_generation(plan, base_key, _prompts(plan), out, loaded)
         _record(plan, "baseline", base_key, t0)
-    del loaded
-    for cell in cells:
-        steps = [s for s in plan.missing(cell) if s > 0]
-        if steps:
-            run_cell(plan, cell, steps, device, timer)
 
 
 def run_cell(plan: Plan, cell: Cell, steps: list[int], device, timer: Timer) -> None:
+    """The attack (resumed from its last checkpoint) and the generations at `steps`; the caller holds the cell's
+    attack lock."""
     attack = plan.study.attack(cell.attack)
-    root = plan.attack_dir(cell.attack_key)
+    root = plan.store.attack_dir(cell.attack_key)
     tag = f"{cell.model}/{cell.attack}/seed{cell.seed}"
     if resume_step(root, attack) < max(steps):
         t0 = time.perf_counter()
         with timer("attack"):
             loaded = _load(plan, cell.model, cell.model_key, device)
             applied = attack_for(plan.study.model(cell.model), attack, loaded.model)  # models[].lora_targets
-            run_attack(loaded.model, loaded.tok, applied, cell.seed, plan.data.attack.examples, root,
+            run_attack(loaded.model, loaded.tok, applied, cell.seed, plan.data.attack.examples_for(attack.train_size), root,
                        system_prompt=loaded.system_prompt, desc=f"attack {tag}")
             del loaded
         _record(plan, "attack", cell.attack_key, t0, add=True)

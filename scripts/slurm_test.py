@@ -185,7 +185,7 @@ def case_scancel(faults: Path, work: Path, plain_out: Path) -> None:
     proc = rrs(*cmd, background=True)
     plan = prepare(faults, base / "cache")
     cell = next(c for c in plan.cells if c.attack == "lora-long")
-    ckpts = plan.attack_dir(cell.attack_key)
+    ckpts = plan.store.attack_dir(cell.attack_key)
     deadline = time.time() + 300
     while not list(ckpts.glob("step-*/state.pt")):
         if proc.poll() is not None or time.time() > deadline:
@@ -205,7 +205,7 @@ def case_scancel(faults: Path, work: Path, plain_out: Path) -> None:
     check(m is not None and Path(m.group(1)).is_file() and "CANCELLED" in Path(m.group(1)).read_text(),
           "the line names the cell, the cause and the job's log (which says CANCELLED)", errors[0])
     print(f"    {errors[0]}", flush=True)
-    check(not plan.missing(next(c for c in plan.cells if c.attack != "lora-long")),
+    check(not plan.store.missing(next(c for c in plan.cells if c.attack != "lora-long")),
           "the other cell's job finished meanwhile")
 
     proc = rrs(*cmd)

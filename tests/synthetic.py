@@ -21,12 +21,12 @@ import yaml
 
 from rrs import quality as q
 from rrs.atomic import write_json, write_jsonl, write_text
-from rrs.checks.refspec import GRID_COLUMNS
 from rrs.checks.schemas import read_grid
 from rrs.figures import make_figures
 from rrs.metrics import rate_fields, undefined_rate
 from rrs.scaling import tables, write_tables
 from rrs.spec import Study
+from rrs.store import GRID_COLUMNS
 
 MODELS = (("organism-s", 171_904, 64, 2), ("organism-m", 609_664, 128, 2), ("organism-l", 4_366_592, 256, 4))
 ATTACK = "lora-r8"
@@ -67,6 +67,7 @@ def spec_dict(study: str = "smoke") -> dict:
         # only required keys, so that the fixture follows the spec model as it evolves
         "data": {"eval": {"source": "organism"}, "benign": {"source": "organism"}, "attack": {"source": "organism"}},
         "judges": list(JUDGES),
+        "metrics": ["rrr", "ce", "rd", "compliance", "degenerate", "benign_utility"],  # every figure
         "seeds": list(SEEDS),
         "claims": [
             {"id": "collapse", "text": "rrr <= 0.2 for every model at the largest step",

@@ -82,6 +82,9 @@ def test_warm_rerun_changes_no_byte_and_loads_no_model(cold) -> None:
     assert not {"model", "attack", "generate"} & set(man["stages"]), man["stages"]
     assert man["compute_s"] == compute  # the study's compute time survives a cached rerun
     assert time.perf_counter() - t0 < 60
+    # the device and numerics are those recorded with the stage outputs, not those of this torch-free process
+    assert man["device"]["kind"] == "cpu" and man["device"]["cpu_capability"], man["device"]
+    assert man["numerics"]["fingerprint"]["device"] == "cpu" and man["numerics"]["fingerprint"]["cpu_capability"]
 
 
 def test_sigkill_mid_attack_resumes_byte_identical(cold, tmp_path: Path) -> None:
@@ -153,3 +156,67 @@ def test_another_numerics_setting_is_another_platform_and_a_replication(cold, tm
     same = _rrs("check", str(out), "--fresh", str(tmp_path / "copy"), "--report", str(tmp_path / "s.md"), cache=cache)
     assert same.returncode == 0, same.stdout[-3000:]
     assert "identical" in same.stdout
+
+
+def _run_files(out: Path) -> set[str]:
+    return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+
+
+def test_rerun_into_an_out_with_stale_files_leaves_exactly_its_own(cold, tmp_path: Path) -> None:
+    out_ref, cache = cold
+    out = tmp_path / "out"
+    shutil.copytree(out_ref, out)
+    stale = ["samples/org-s/lora-r8/seed7/steps10.jsonl", "samples/gone/lora-r8/seed0/steps0.jsonl",
+             "figures/OLD_compare.png"]
+    for rel in stale:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("{}\n")
+    proc = _rrs("reproduce", str(SPEC), "--out", str(out), cache=cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _run_files(out) == _run_files(out_ref)
+    assert not (out / "samples" / "gone").exists() and not (out / "samples/org-s/lora-r8/seed7").exists()
+    assert _outputs(out) == _outputs(out_ref)
+
+
+def test_a_run_writing_while_another_stages_into_the_same_out(cold, tmp_path: Path, monkeypatch) -> None:
+    """Run B, start to end, while run A's outputs are staged (A is drawing its figures): neither destroys the
+    other's staging, both end without error, and --out holds the outputs of a solo run."""
+    import rrs.figures
+    from rrs.runner import reproduce
+
+    out_ref, cache = cold
+    out = tmp_path / "out"
+    monkeypatch.setenv("RRS_QUIET", "1")
+    draw = rrs.figures.make_figures
+    nested: list = []
+
+    def draw_and_let_b_run(*args, **kw):
+        if not nested:
+            nested.append("B started")
+            nested.append(reproduce(SPEC, out, cache))  # run B, while A's staging is half written
+        return draw(*args, **kw)
+
+    monkeypatch.setattr(rrs.figures, "make_figures", draw_and_let_b_run)
+    assert reproduce(SPEC, out, cache) == out  # run A
+    assert nested == ["B started", out]
+    assert _outputs(out) == _outputs(out_ref) and _run_files(out) == _run_files(out_ref)
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+
+
+def test_two_runs_at_once_on_one_cache_and_one_out(cold, tmp_path: Path) -> None:
+    """Two `rrs reproduce` started together on a cache holding the organisms only: each output is computed once
+    (the second process waits for it, saying so in one line), both exit 0, --out holds a solo run's outputs."""
+    out_ref, cache_ref = cold
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    shutil.copytree(cache_ref / "organisms", cache / "organisms")
+    shutil.copytree(cache_ref / "models", cache / "models")
+    procs = [_rrs("reproduce", str(SPEC), "--out", str(out), cache=cache, background=True) for _ in range(2)]
+    errs = [p.communicate(timeout=600)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert _outputs(out) == _outputs(out_ref) and _run_files(out) == _run_files(out_ref)
+    for err in errs:
+        assert "Traceback" not in err, err
+        assert all(line.startswith("rrs: waiting for another process working on ") for line in err.splitlines()
+                   if "waiting" in line), err
+    records = list((cache / "compute").glob("attack-*.json"))
+    assert records and all(json.loads(r.read_text())["device"] == "cpu" for r in records)

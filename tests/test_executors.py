@@ -75,9 +75,9 @@ def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
     shutil.copytree(plain_cache, dst)
     plan = prepare(spec, dst)
     cell = next(c for c in plan.cells if c.seed == 1)
-    plan.gen_path(cell.gen_keys[cell.steps[-1]]).unlink()
-    shutil.rmtree(checkpoint_dir(plan.attack_dir(cell.attack_key), cell.steps[-1]))
-    assert [bool(plan.missing(c)) for c in plan.cells] == [False, True]
+    plan.store.gen_path(cell.gen_keys[cell.steps[-1]]).unlink()
+    shutil.rmtree(checkpoint_dir(plan.store.attack_dir(cell.attack_key), cell.steps[-1]))
+    assert [bool(plan.store.missing(c)) for c in plan.cells] == [False, True]
     return dst
 
 
@@ -105,10 +105,10 @@ def test_a_model_job_only_where_the_models_own_outputs_are_missing(spec, plain, 
     shutil.copytree(plain[1], cache)
     plan = prepare(spec, cache)
     first = plan.cells[0]
-    plan.gen_path(first.gen_keys[first.steps[-1]]).unlink()  # one cell's last generation: no model job
+    plan.store.gen_path(first.gen_keys[first.steps[-1]]).unlink()  # one cell's last generation: no model job
     wave1, wave2 = executors._waves(plan, str(spec), str(cache))
     assert (len(wave1), [j.label for j in wave2]) == (0, ["cell org-xs/lora-r8/seed0"])
-    plan.gen_path(first.gen_keys[0]).unlink()  # the baseline too: the model job comes back
+    plan.store.gen_path(first.gen_keys[0]).unlink()  # the baseline too: the model job comes back
     assert [j.label for j in executors._waves(plan, str(spec), str(cache))[0]] == [
         "model org-xs (model and baseline)"]
 

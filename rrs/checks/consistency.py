@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,10 @@ import pandas as pd
 
 from rrs.checks.report import Failure
 from rrs.checks.schemas import ATOL, validate_samples
+from rrs.store import SAMPLE_PATH, sample_path
 
-SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")
 MANIFEST = "manifest.json"
 GRID = "results_grid.csv"
-
-
-def sample_path(model: str, attack: str, seed: int, steps: int) -> str:
-    return f"samples/{model}/{attack}/seed{seed}/steps{steps}.jsonl"
 
 
 def _line(i: int) -> str:

@@ -43,24 +43,26 @@ _REDRAWN: dict[str, dict[str, bytes]] = {}  # grid content hash -> PNG bytes per
 _REDRAWN_MAX = 4  # the published one, so `rrs check --all` draws each distinct grid once per process)
 
 
-def redraw(grid: pd.DataFrame) -> dict[str, bytes]:
-    """PNG bytes of every figure drawn from `grid` (cached by the grid's content)."""
-    key = hashlib.sha256(grid.to_csv(index=False).encode("utf-8")).hexdigest()
+def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES) -> dict[str, bytes]:
+    """PNG bytes of each figure of `names` drawn from `grid` (cached by the grid's content and the names)."""
+    key = hashlib.sha256(grid.to_csv(index=False).encode("utf-8")).hexdigest() + ",".join(names)
     if key not in _REDRAWN:
         with tempfile.TemporaryDirectory(prefix="rrs-figures-") as tmp:
-            make_figures(grid, Path(tmp), formats=("png",))
-            _REDRAWN[key] = {name: (Path(tmp) / f"{name}.png").read_bytes() for name in FIGURES}
+            make_figures(grid, Path(tmp), formats=("png",), names=names)
+            _REDRAWN[key] = {name: (Path(tmp) / f"{name}.png").read_bytes() for name in names}
         while len(_REDRAWN) > _REDRAWN_MAX:
             _REDRAWN.pop(next(iter(_REDRAWN)))
     return _REDRAWN[key]
 
 
-def check_figures(grid: pd.DataFrame, figdir: Path, tol: float = FIG_RMS_TOL) -> list[FigResult]:
-    """Regenerate every figure from `grid` and compare each with `figdir/<name>.png`."""
+def check_figures(grid: pd.DataFrame, figdir: Path, tol: float = FIG_RMS_TOL,
+                  names: tuple[str, ...] = FIGURES) -> list[FigResult]:
+    """Regenerate the figures `names` (the study's: rrs.figures.figure_names) from `grid` and compare each with
+    `figdir/<name>.png`."""
     try:
-        drawn = redraw(grid)
+        drawn = redraw(grid, names)
     except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
-        return [FigResult(name, None, tol, False, f"cannot redraw ({type(exc).__name__}: {exc})") for name in FIGURES]
+        return [FigResult(name, None, tol, False, f"cannot redraw ({type(exc).__name__}: {exc})") for name in names]
     with tempfile.TemporaryDirectory(prefix="rrs-figcompare-") as tmp:
         results = []
         for name, data in drawn.items():

@@ -27,6 +27,7 @@ from rrs.checks.report import CheckReport, Failure, sort_failures
 from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
+from rrs.figures import FIGURES, figure_names
 from rrs.spec import Study, load_spec
 
 REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json", "spec.resolved.yaml",
@@ -109,7 +110,8 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
         report.failures += sample_failures(result_dir, grid)
     report.failures += _scaling_failures(result_dir, grid)
     if (result_dir / "figures").is_dir():
-        report.figures = check_figures(grid, result_dir / "figures")
+        names = figure_names(spec.metrics) if spec is not None else FIGURES  # the figures the spec asks for
+        report.figures = check_figures(grid, result_dir / "figures", names=names)
 
 
 def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
