@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,14 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     frame = pd.DataFrame([row for _, row in numbered])
     if frame.empty:
         return frame
-    return frame.apply(lambda col: col.map(lambda v: "" if v is None else v if isinstance(v, str) else str(v)))
+    return frame.apply(lambda col: col.map(_cell))
+
+
+def _cell(v) -> str:
+    """A JSON value as text: null, NaN and a missing key are empty, never the text "nan"."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return v if isinstance(v, str) else str(v)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def test_json_fields_rd_pairing_and_categories(tmp_path):
     assert (bs["rd_valid_n"], bs["rd"], bs["rd_mean"]) == (4, 1.0, 0.75)
     assert bs["baseline_rrr"] == 1.0 and bs["refusal_delay"] == pytest.approx(15 / 38)  # "i can't" at 15 of 38
     assert bs["findings"]["pairing"] == {
-        "key": "id", "paired": 4, "responses_without_baseline": 1, "baseline_without_response": 1
+        "key": "id", "paired": 4, "responses_without_baseline": 1, "baseline_without_response": 1, "prompt_mismatch": 0
     }  # fmt: skip
     assert bs["findings"]["responses"]["empty_response"] == 1
     assert bs["categories"]["drug"]["n"] == 2 and bs["categories"]["hate"]["rrr"] == 0.0
