@@ -62,6 +62,8 @@ class EvalSet:
 
 def decode(path: Path) -> str:
     """The file's text (UTF-8, BOM allowed); UserError if missing, empty, or not UTF-8."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     data = path.read_bytes()

@@ -76,14 +76,14 @@ def cache_dir(cache: str | Path | None, write: bool = True) -> Path:
 
 
 def study_paths(spec_path: str | Path, out: str | Path | None, cache: str | Path | None) -> None:
-    """Everything `reproduce`/`run` will write: --out (default out/<study>), its staging folder, the cache."""
+    """Everything `reproduce`/`run` will write: --out (default out/<study>), its staging folder, the cache. Creates
+    nothing: the run claims the cache (claim_cache) once its spec and data have loaded."""
     from rrs.spec import load_spec
 
     if out is None:
         out = Path("out") / load_spec(spec_path).study
     out_dir(out)
-    root = cache_dir(cache)
-    claim_cache(root)
+    cache_dir(cache)
 
 
 def claim_cache(root: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from rrs import compute_log
+from rrs import compute_log, preflight
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
@@ -170,5 +170,6 @@ def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str |
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
+    preflight.claim_cache(plan.cache)  # removes the temp entries of killed runs when no other run uses the cache
     execute(plan, timer)
     return finish(plan, spec_path, out, timer, t0)

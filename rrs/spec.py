@@ -457,7 +457,9 @@ def load_spec(path: str | Path) -> Study:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"YAML syntax error: {getattr(exc, 'problem', exc)}", where=where) from None
+        problem = str(getattr(exc, "problem", exc))
+        kind = "" if problem.startswith("duplicate key") else "YAML syntax error: "
+        raise UserError(f"{kind}{problem}", where=where) from None
     except UnicodeDecodeError:
         raise UserError("not UTF-8 text", where=str(path)) from None
     if not isinstance(raw, dict):

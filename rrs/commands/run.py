@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
 def reproduce(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None,
               strict: StrictOpt = False) -> None:
     """Run every cell of SPEC (cached stages are skipped) and write results, samples, manifest, figures."""
-    from rrs.preflight import study_paths
+    from rrs.preflight import claim_cache, study_paths
+    from rrs.runner import prepare
     from rrs.runner import reproduce as _reproduce
 
     study_paths(spec, out, cache)  # before any compute: --out, its staging folder and the cache are writable
@@ -70,6 +71,7 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
         reproduce(spec, out, cache, strict)
         return
     study_paths(spec, out, cache)
+    claim_cache(prepare(spec, cache, strict).cache)
     try:
         path = run_jobs(spec, out, cache, strict, kind, res)
     except JobsFailed as err:
