@@ -64,10 +64,8 @@ def out_dir(out: str | Path, what: str = "--out", staging: bool = True) -> None:
 
 def cache_dir(cache: str | Path | None, write: bool = True) -> Path:
     """The stage cache (--cache, else $RRS_CACHE, else .cache/rrs): a folder, writable when the verb writes."""
-    from rrs.plan import cache_root
-
     what = "--cache" if cache else "RRS_CACHE" if os.environ.get("RRS_CACHE") else "cache"
-    root = cache_root(cache)
+    root = Path(cache or os.environ.get("RRS_CACHE") or ".cache/rrs")  # rrs.plan.cache_root, without its imports
     if not write:
         if root.exists() and not root.is_dir():
             raise UserError(f"{what} {root}: exists and is not a directory")

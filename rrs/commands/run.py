@@ -26,11 +26,11 @@ def register(app: typer.Typer) -> None:
 def reproduce(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None,
               strict: StrictOpt = False) -> None:
     """Run every cell of SPEC (cached stages are skipped) and write results, samples, manifest, figures."""
-    from rrs.preflight import claim_cache, study_paths
-    from rrs.runner import prepare
+    from rrs.preflight import study_paths
+
+    study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
     from rrs.runner import reproduce as _reproduce
 
-    study_paths(spec, out, cache)  # before any compute: --out, its staging folder and the cache are writable
     path = _reproduce(spec, out, cache, strict)
     Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, samples/, "
                                f"manifest.json, figures/). Compare with the published run: make check")
@@ -61,7 +61,8 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
     """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
-    from rrs.preflight import study_paths
+    from rrs.preflight import claim_cache, study_paths
+    from rrs.runner import prepare
 
     kind = parse_executor(executor)
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
