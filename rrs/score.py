@@ -224,6 +224,8 @@ def score(
     """`target`: the attack's training target, when it had one: parroting is counted against it."""
     import rrs.judges.classifier  # noqa: F401  (registers classifier:sbert-logreg; torch loads only when used)
 
+    _fixed_mmap_threshold()
+
     judges = list(dict.fromkeys(judges))
     for name in judges:
         get_judge(name)  # unknown names fail before any work
@@ -288,6 +290,19 @@ def score(
     if benign_labelled:
         samples += _samples(benign, judges, benign_labelled, [None] * len(benign.table) if baseline else None)
     return ScoreResult(resp, baseline, judges, rows, kappa, categories, samples, findings)
+
+
+def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
+    """glibc raises its mmap threshold each time a large block is freed, so the activations of embedding batches of
+    varying length end up in the heap, fragment it and the peak memory grows with the number of texts embedded.
+    Fixing the threshold returns each large block to the system when freed. No effect off glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, nbytes)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _harmful(r: Responses) -> Responses:
