@@ -117,7 +117,7 @@ def test_cache_default_is_the_plans(monkeypatch):
         assert preflight.cache_dir(given, write=False) == cache_root(given)
 
 
-def test_plan_and_score_refuse_a_file_as_cache_or_out(tmp_path, capsys):
+def test_plan_refuses_a_file_as_cache(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert main(["plan", str(TINY), "--cache", str(afile)]) == 2
@@ -172,3 +172,10 @@ def test_reproduce_cleans_the_cache_before_compute(tmp_path, monkeypatch):
     monkeypatch.setattr(rrs.runner, "finish", lambda *a: tmp_path / "out")
     rrs.runner.reproduce(TINY, tmp_path / "out", cache)
     assert seen == [[]]
+
+
+def test_figures_refuses_a_file_as_out(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["figures", str(ROOT / "artifacts" / "smoke"), "--out", str(afile / "figs")]) == 2
+    assert f"--out {afile / 'figs'}: {afile} is a file, not a directory" in _err(capsys)
