@@ -68,7 +68,7 @@ def main() -> None:
     print(f"rrs score benchmark: {args.n} rows, {size_mb:.1f} MB JSONL, ~{args.words} words per response, "
           f"{distinct} distinct, default judges ({len(scores) - 1}), {os.cpu_count()} CPUs")
     print(f"  wall time            {secs:8.1f} s")
-    print(f"  embedding rate       {distinct / secs:8.0f} texts/s (upper bound: the whole run over the texts)")
+    print(f"  embedding rate       {distinct / secs:8.0f} texts/s (a lower bound: the whole run over the distinct texts)")
     verdict = "within" if peak_mb <= TARGET_MB else "OVER"
     print(f"  peak memory (RSS)    {peak_mb:8.0f} MB — {verdict} the {TARGET_MB} MB target")
 
