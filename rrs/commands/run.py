@@ -61,8 +61,7 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
     """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
-    from rrs.preflight import claim_cache, study_paths
-    from rrs.runner import prepare
+    from rrs.preflight import study_paths
 
     kind = parse_executor(executor)
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
@@ -72,7 +71,6 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
         reproduce(spec, out, cache, strict)
         return
     study_paths(spec, out, cache)
-    claim_cache(prepare(spec, cache, strict).cache)
     try:
         path = run_jobs(spec, out, cache, strict, kind, res)
     except JobsFailed as err:
