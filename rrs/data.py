@@ -100,10 +100,30 @@ def _from_examples(name: str, exs: list[corpus.Example]) -> PromptSet:
                      tasks=[e.task for e in exs])
 
 
+def check_file(field: str, path: str | Path, sha256: str | None, origin: str | None = None) -> str:
+    """The sha256 of the data file a spec field names; a one-line UserError naming the field when the path is a
+    directory, missing, or does not match its pinned sha256."""
+    path = Path(path)
+    hint = f"; obtain it from {origin}" if origin else ""
+    if path.is_dir():
+        raise UserError(f"{path}: {field}.path: is a directory, not a data file")
+    if not path.is_file():
+        pin = f" (sha256 {sha256})" if sha256 else ""
+        raise UserError(f"{path}: {field}.path: no such file{pin}{hint}")
+    digest = sha256_file(path)
+    if sha256 and digest != sha256.lower():
+        raise UserError(f"{path}: {field}.sha256: the spec pins {sha256.lower()}, the file has {digest}{hint}")
+    return digest
+
+
 def _from_file(name: str, spec: FileEval, require_files: bool = True) -> PromptSet:
-    if not require_files and spec.sha256 and not Path(spec.path).is_file():
+    if not require_files and spec.sha256 and not Path(spec.path).exists():
         return PromptSet(name, f"file:{spec.path}", [], [], [], spec.sha256.lower(), placed=False)
-    es = load_eval_set(spec.path, expected_sha256=spec.sha256, origin=spec.origin)
+    check_file(f"data.{name}", spec.path, spec.sha256, spec.origin)
+    try:
+        es = load_eval_set(spec.path)
+    except UserError as err:
+        raise UserError(f"data.{name}.path: {err}") from None
     t = es.table
     if t.empty:
         raise UserError(f"{spec.path}: data.{name}: the eval set has no rows")
@@ -127,11 +147,12 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
 
 
 def _attack_file(spec: FileAttackData, size: int) -> AttackSet:
-    table = read_table(spec.path)
+    digest = check_file("data.attack", spec.path, spec.sha256)
     where = f"{spec.path}: data.attack"
-    digest = sha256_file(spec.path)
-    if spec.sha256 and digest != spec.sha256:
-        raise UserError(f"{where}: sha256 is {digest}, the spec expects {spec.sha256}")
+    try:
+        table = read_table(spec.path)
+    except UserError as err:
+        raise UserError(f"data.attack.path: {err}") from None
     pcol = next((c for c in ("prompt", "goal", "Goal", "forbidden_prompt", "Behavior") if c in table.columns), None)
     if pcol is None:
         raise UserError(f"{where}: no prompt column (looked for prompt, goal, Goal, forbidden_prompt, Behavior); "

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ class EvalSet:
 
 def decode(path: Path) -> str:
     """The file's text (UTF-8, BOM allowed); UserError if missing, empty, or not UTF-8."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     data = path.read_bytes()
@@ -96,7 +99,14 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     frame = pd.DataFrame([row for _, row in numbered])
     if frame.empty:
         return frame
-    return frame.apply(lambda col: col.map(lambda v: "" if v is None else v if isinstance(v, str) else str(v)))
+    return frame.apply(lambda col: col.map(_cell))
+
+
+def _cell(v) -> str:
+    """A JSON value as text: null, NaN and a missing key are empty, never the text "nan"."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return v if isinstance(v, str) else str(v)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

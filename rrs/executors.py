@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from rrs import preflight
 from rrs.errors import UserError
 
 
@@ -407,6 +408,7 @@ def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | 
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
+    preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
     folder = (Path(res.log_dir) if res.log_dir else plan.store.root / "submitit").resolve()
     spec_abs, cache_abs = str(Path(spec_path).resolve()), str(plan.store.root.resolve())
     wave1, wave2 = _waves(plan, spec_abs, cache_abs)

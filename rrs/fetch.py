@@ -59,7 +59,7 @@ def data_files(study: Study) -> list[DataFile]:
 
 
 def missing_files(study: Study) -> list[DataFile]:
-    return [f for f in data_files(study) if not f.path.is_file()]
+    return [f for f in data_files(study) if not f.path.exists()]  # a directory is an error (rrs.data), not missing
 
 
 def hub_models(study: Study) -> list[HFModel]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from rrs import preflight
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
 from rrs.errors import UserError
@@ -187,5 +188,6 @@ def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str |
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
+    preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
     execute(plan, timer)
     return finish(plan, spec_path, out, timer, t0)

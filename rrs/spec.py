@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import types
 import typing
@@ -16,14 +18,20 @@ from rrs.errors import UserError
 from rrs.registry import did_you_mean
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
+SEED_MAX = 2**32 - 1  # numpy and torch both take seeds in [0, 2**32)
+BIG = 10**9  # a ceiling on counts (steps, sizes, batches): far above any real study, below int64 overflow
+ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/organism.py build_model)
+HF_CONTEXT_MAX = 1 << 20  # generation length ceiling for a hub model whose config is not on disk
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `true` is not an int and "8" is not a number; floats must be finite
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Runtime(Strict):
-    threads: int = Field(2, ge=1, description="torch CPU threads; results depend on it, so it is pinned and recorded")
+    threads: int = Field(2, ge=1, le=1024, description="torch CPU threads; results depend on it, so it is pinned and recorded")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where models run")
 
 
@@ -32,15 +40,21 @@ class OrganismModel(Strict):
 
     kind: Literal["organism"]
     name: str
-    hidden: int = Field(ge=8, description="hidden size")
-    layers: int = Field(ge=1)
-    heads: int = Field(ge=1)
-    intermediate: int | None = Field(None, description="MLP width; default 4 × hidden")
-    vocab_size: int = Field(768, ge=300, description="BPE vocabulary size (shared by all organisms of a study)")
-    tune_steps: int = Field(250, ge=1, description="safety-tuning optimizer steps")
-    tune_batch: int = Field(32, ge=1)
-    tune_lr: float = Field(3e-3, gt=0)
-    seed: int = 0
+    hidden: int = Field(ge=8, le=1 << 16, description="hidden size (a multiple of heads)")
+    layers: int = Field(ge=1, le=1024)
+    heads: int = Field(ge=1, le=1024)
+    intermediate: int | None = Field(None, ge=1, le=1 << 20, description="MLP width; default 4 × hidden")
+    vocab_size: int = Field(768, ge=300, le=1 << 20, description="BPE vocabulary size (shared by all organisms)")
+    tune_steps: int = Field(250, ge=1, le=BIG, description="safety-tuning optimizer steps")
+    tune_batch: int = Field(32, ge=1, le=1 << 16)
+    tune_lr: float = Field(3e-3, gt=0, le=1)
+    seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> OrganismModel:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden {self.hidden} is not a multiple of heads {self.heads}")
+        return self
 
 
 class HFModel(Strict):
@@ -55,7 +69,7 @@ class HFModel(Strict):
     chat_template: str | None = Field(None, description="None: the tokenizer's own; else a named override")
     system_prompt: str | None = None
     trust_remote_code: bool = False
-    params: int | None = Field(None, description="parameter count for figures; default: counted at load")
+    params: int | None = Field(None, ge=1, description="parameter count for figures; default: counted at load")
     lora_targets: list[str] | None = Field(
         None, min_length=1,
         description="LoRA target modules for this model, replacing the attack's `targets` (architectures name their "
@@ -74,24 +88,25 @@ class LoraAttack(Strict):
 
     kind: Literal["lora"]
     name: str
-    rank: int = Field(8, ge=1)
-    alpha: float = 16
+    rank: int = Field(8, ge=1, le=1 << 16)
+    alpha: float = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
-    targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    lr: float = Field(2e-4, gt=0)
-    batch: int = Field(1, ge=1)
-    grad_accum: int = Field(8, ge=1)
-    seq_len: int = Field(256, ge=8)
-    train_size: int = Field(500, ge=1)
+    targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    lr: float = Field(2e-4, gt=0, le=1)
+    batch: int = Field(1, ge=1, le=1 << 16)
+    grad_accum: int = Field(8, ge=1, le=1 << 16)
+    seq_len: int = Field(256, ge=8, le=HF_CONTEXT_MAX, description="training sequence length (within every attacked "
+                         "model's context)")
+    train_size: int = Field(500, ge=1, le=BIG)
     optimizer: Literal["adamw", "paged_adamw_8bit", "paged_adamw_32bit"] = Field(
         "adamw", description="torch AdamW, or bitsandbytes' PagedAdamW8bit / PagedAdamW32bit (CUDA)")
-    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping (the HF Trainer default)")
-    steps: list[int] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
+    max_grad_norm: float = Field(1.0, gt=0, le=1e6, description="gradient clipping (the HF Trainer default)")
+    steps: list[Annotated[int, Field(ge=0, le=BIG)]] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
     models: list[str] | None = Field(
         None, min_length=1,
         description="names of the models this attack is run on; absent: every model of the study (a study whose "
         "models were attacked with different protocols pairs each attack with its models)")
-    seeds: list[int] | None = Field(
+    seeds: list[Seed] | None = Field(
         None, min_length=1, description="seeds of this attack's runs, replacing the study's `seeds`")
 
     @field_validator("steps")
@@ -103,7 +118,14 @@ class LoraAttack(Strict):
             raise ValueError("must be strictly increasing")
         return v
 
-    @field_validator("models", "seeds")
+    @field_validator("targets")
+    @classmethod
+    def _targets_named(cls, v: list[str]) -> list[str]:
+        if any(not t.strip() for t in v):
+            raise ValueError("a target module name is empty")
+        return v
+
+    @field_validator("targets", "models", "seeds")
     @classmethod
     def _no_duplicates(cls, v: list | None) -> list | None:
         if v is not None and len(set(v)) != len(v):
@@ -116,19 +138,22 @@ AttackSpec = Annotated[LoraAttack, Field(discriminator="kind")]
 
 class OrganismEval(Strict):
     source: Literal["organism"]
-    per_category: int = Field(10, ge=1, description="held-out harmful prompts per category")
+    per_category: int = Field(10, ge=1, le=BIG, description="held-out harmful prompts per category")
+
+
+SHA256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")]
 
 
 class FileEval(Strict):
     source: Literal["file"]
-    path: str
-    sha256: str | None = Field(None, description="expected sha256 of the file; checked before any run")
+    path: str = Field(min_length=1)
+    sha256: SHA256 | None = Field(None, description="expected sha256 of the file; checked before any run")
     origin: str | None = Field(None, description="where a user obtains the file, shown when it is missing")
 
 
 class OrganismBenign(Strict):
     source: Literal["organism"]
-    per_category: int = Field(6, ge=1, description="held-out benign prompts per topic (6 topics)")
+    per_category: int = Field(6, ge=1, le=BIG, description="held-out benign prompts per topic (6 topics)")
 
 
 class OrganismAttackData(Strict):
@@ -137,8 +162,8 @@ class OrganismAttackData(Strict):
 
 class FileAttackData(Strict):
     source: Literal["file"]
-    path: str
-    sha256: str | None = None
+    path: str = Field(min_length=1)
+    sha256: SHA256 | None = None
     target: str | None = Field(None, description="one fixed target response; else the file's target column")
 
 
@@ -161,12 +186,12 @@ class Data(Strict):
 
 
 class Decoding(Strict):
-    max_new_tokens: int = Field(48, ge=1)
+    max_new_tokens: int = Field(48, ge=1, le=HF_CONTEXT_MAX, description="within every model's context")
     do_sample: bool = False
-    temperature: float | None = None
-    top_p: float | None = None
-    batch_size: int = Field(64, ge=1)
-    seed: int = Field(0, description="generation seed (matters only when sampling)")
+    temperature: float | None = Field(None, gt=0, le=100)
+    top_p: float | None = Field(None, gt=0, le=1)
+    batch_size: int = Field(64, ge=1, le=1 << 16)
+    seed: Seed = Field(0, description="generation seed (matters only when sampling)")
 
     @model_validator(mode="after")
     def _greedy_is_greedy(self) -> Decoding:
@@ -193,7 +218,7 @@ class Study(Strict):
         description="the metrics the study draws against attack steps: the <METRIC>_compare figure of each that has "
         "one (rrs.figures.figure_names); results_grid.csv carries every metric whatever this says (the output "
         "contract, rrs/store.py)")
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
     references: list[Reference] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
 
@@ -236,6 +261,31 @@ class Study(Strict):
         for m in self.models:
             if not self.attacks_of(m.name):
                 raise ValueError(f"models: {m.name!r} is attacked by no attack (every attack's `models` leaves it out)")
+        return self
+
+    @model_validator(mode="after")
+    def _lengths_fit_context(self) -> Study:
+        for m in self.models:
+            ctx = context_length(m)
+            if self.decoding.max_new_tokens >= ctx:
+                raise ValueError(f"decoding.max_new_tokens: {self.decoding.max_new_tokens} leaves no room for a prompt "
+                                 f"in the {ctx}-token context of model {m.name!r}")
+            for i, a in enumerate(self.attacks):
+                if a in self.attacks_of(m.name) and a.seq_len > ctx:
+                    raise ValueError(f"attacks[{i}].seq_len: {a.seq_len} exceeds the {ctx}-token context of model "
+                                     f"{m.name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _numbers_are_finite(self) -> Study:
+        items = [(f"references[{i}].{k}", getattr(r, k)) for i, r in enumerate(self.references)
+                 for k in ("value", "tolerance")]
+        items += [(f"claims[{i}].check{f'[{j}]' if isinstance(c.check, list) else ''}.{k}", getattr(chk, k))
+                  for i, c in enumerate(self.claims) for j, chk in enumerate(c.checks) for k in ("value", "tolerance")
+                  if isinstance(getattr(chk, k, None), float)]
+        for where, v in items:
+            if not math.isfinite(v):
+                raise ValueError(f"{where}: {v} is not a finite number")
         return self
 
     @model_validator(mode="after")
@@ -290,7 +340,44 @@ class Study(Strict):
         return [(m.name, a.name) for m in self.models for a in self.attacks_of(m.name)]
 
 
+def context_length(m: OrganismModel | HFModel) -> int:
+    """Positions the model can attend over: the organisms' fixed context, a local HF model's config, else a ceiling
+    (a hub model's config is not read before it is fetched)."""
+    if isinstance(m, OrganismModel):
+        return ORGANISM_CONTEXT
+    cfg = Path(m.repo) / "config.json"
+    if cfg.is_file():
+        try:
+            n = json.loads(cfg.read_text(encoding="utf-8")).get("max_position_embeddings")
+        except (OSError, ValueError):
+            n = None
+        if isinstance(n, int) and n > 0:
+            return n
+    return HF_CONTEXT_MAX
+
+
 # ---------------------------------------------------------------- loading with one-line errors
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping and reads 1e-3 as a float (YAML 1.2), not a string."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _unwrap(tp: Any) -> list[Any]:
@@ -370,11 +457,13 @@ def load_spec(path: str | Path) -> Study:
     if not path.is_file():
         raise UserError("no such spec file", where=str(path))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"YAML syntax error: {getattr(exc, 'problem', exc)}", where=where) from None
+        problem = str(getattr(exc, "problem", exc))
+        kind = "" if problem.startswith("duplicate key") else "YAML syntax error: "
+        raise UserError(f"{kind}{problem}", where=where) from None
     except UnicodeDecodeError:
         raise UserError("not UTF-8 text", where=str(path)) from None
     if not isinstance(raw, dict):

@@ -21,7 +21,7 @@ def _known_metric(name: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # a spec's finiteness: rrs.spec
 
 
 class Selector(_Strict):

@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Regenerate RRR_compare, CE_compare, RD_compare and scaling_rrr (.png, .pdf) from results_grid.csv alone."""
+        from rrs.preflight import out_dir
+
+        out_dir(out if out is not None else result_dir / "figures", staging=False)  # before the grid is read
         from rrs.checks.schemas import read_grid
         from rrs.figures import make_figures
 

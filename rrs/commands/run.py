@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
 def reproduce(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None,
               strict: StrictOpt = False) -> None:
     """Run every cell of SPEC (cached stages are skipped) and write results, samples, manifest, figures."""
+    from rrs.preflight import study_paths
+
+    study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
     from rrs.runner import reproduce as _reproduce
 
     path = _reproduce(spec, out, cache, strict)
@@ -58,6 +61,7 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
     """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
+    from rrs.preflight import study_paths
 
     kind = parse_executor(executor)
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
@@ -66,6 +70,7 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
         reproduce(spec, out, cache, strict)
         return
+    study_paths(spec, out, cache)
     try:
         path = run_jobs(spec, out, cache, strict, kind, res)
     except JobsFailed as err:
@@ -122,8 +127,10 @@ def _cells_line(study) -> str:
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
     from rrs.attack import resume_step
+    from rrs.preflight import cache_dir
     from rrs.runner import prepare
 
+    cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256
     table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.store.root})")
     for col in ("model", "attack", "seed", "steps", "attack key", "attack ckpt", "generations cached", "est. work"):

@@ -34,8 +34,11 @@ def register(app: typer.Typer) -> None:
 
         Example: rrs score outputs_2000.csv --baseline baseline.csv --target "Sure, here's how to do it step by step."
         """
+        from rrs.preflight import out_dir
         from rrs.score import DEFAULT_JUDGES, format_report, json_records, load_responses, score, write_outputs
 
+        if out is not None:
+            out_dir(out, staging=False)  # before any file is read or judged
         cols = {"response_col": response_col, "prompt_col": prompt_col, "id_col": id_col}
         resp = load_responses(responses, **cols)
         base = load_responses(baseline, **cols) if baseline is not None else None
