@@ -93,7 +93,7 @@ def write_scaling_tables(stage: Path) -> None:
 
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
-    from rrs import manifest
+    from rrs import manifest, results_json
     from rrs.figures import make_figures
 
     stage = out.parent / f".{out.name}.staging"
@@ -113,6 +113,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan), numerics)
         man["compute_s"], man["compute_s_unrecorded"] = compute_log.totals(plan.cache, outputs)
         write_json(stage / "manifest.json", man)
+        write_json(stage / "results.json", results_json.build(stage))
         _move_in(stage, out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
