@@ -31,9 +31,9 @@ python3 -m venv "$tool/venv"
 
 # Resolve into a copy of the current lock (uv keeps its pins as preferences), then rename: a failed resolve never
 # leaves a half-written lock.
-compile() {  # compile VARIANT SOURCE [uv arguments...]   (SOURCE: pyproject.toml, or "" with --group)
-  local variant="$1" src="$2" tmp="requirements/.$1.lock.tmp"
-  shift 2
+compile() {  # [SRC=FILE] compile VARIANT [uv arguments...]   (SRC: default pyproject.toml; empty with --group)
+  local variant="$1" src="${SRC-pyproject.toml}" tmp="requirements/.$1.lock.tmp"
+  shift
   if [[ -f "requirements/$variant.lock" ]]; then cp "requirements/$variant.lock" "$tmp"; fi
   "$tool/venv/bin/uv" pip compile ${src:+"$src"} \
     --python-version 3.11 \
@@ -48,12 +48,12 @@ compile() {  # compile VARIANT SOURCE [uv arguments...]   (SOURCE: pyproject.tom
   echo "wrote requirements/$variant.lock ($(grep -c '^[a-z0-9]' "requirements/$variant.lock") packages)"
 }
 
-compile cuda pyproject.toml --extra gpu "$@"
+compile cuda --extra gpu "$@"
 # uv prefers the local version 2.13.0+cpu from the find-links page over PyPI's 2.13.0 for pyproject's torch==2.13.0.
-compile cpu pyproject.toml --find-links "$TORCH_CPU_LINKS" "$@"
+compile cpu --find-links "$TORCH_CPU_LINKS" "$@"
 # Every extra but gpu (bitsandbytes is for CUDA hosts), read from pyproject.toml, so a new extra is locked too.
 mapfile -t extras < <(python3 -c 'import tomllib; print(*sorted(set(tomllib.load(open("pyproject.toml", "rb"))["project"].get("optional-dependencies", {})) - {"gpu"}), sep="\n")')
 extra_args=()
 for e in "${extras[@]}"; do [[ -n "$e" ]] && extra_args+=(--extra "$e"); done
-compile dev pyproject.toml "${extra_args[@]}" --find-links "$TORCH_CPU_LINKS" -c requirements/cpu.lock "$@"
-compile check "" --group pyproject.toml:check -c requirements/cpu.lock "$@"
+compile dev "${extra_args[@]}" --find-links "$TORCH_CPU_LINKS" -c requirements/cpu.lock "$@"
+SRC="" compile check --group pyproject.toml:check -c requirements/cpu.lock "$@"
