@@ -360,7 +360,7 @@ def test_locks_were_made_by_the_lock_script():
         header = lock.read_text().splitlines()[:2]
         assert header[1].strip("# ") == "scripts/lock.sh"
     script = (ROOT / "scripts" / "lock.sh").read_text()
-    for flag in ("--generate-hashes", "--extra gpu", "--python-version 3.11", "--python-platform x86_64-manylinux_2_36",
+    for flag in ("--generate-hashes", "--extra gpu", "--python-version 3.11", "x86_64-manylinux_2_36",
                  "compile cuda", "compile cpu --find-links"):
         assert flag in script
 
