@@ -4,7 +4,7 @@
 #   docker build --build-arg VARIANT=cpu -t rrs:cpu .     # CPU torch (requirements/cpu.lock); a laptop
 #   docker build -t rrs:cuda .                             # CUDA torch (requirements/cuda.lock); a GPU host
 #   docker run --rm --network none rrs:cpu check --all     # the published artifacts, inside the image
-#   docker run --rm --network none -v "$PWD/out:/out" -v rrs-cache:/cache rrs:cpu reproduce spec/smoke.yaml --out /out/smoke
+#   docker run --rm --network none -v "$PWD/out:/out" -v rrs-cache:/cache rrs:cpu run spec/smoke.yaml --out /out/smoke
 #
 # `make image` / `make image-cuda` build the same file on this project's machines (scripts/image.sh: a local Debian
 # base, the CA bundle pip trusts there, the CPU torch wheel from local disk); `make image-test` runs the image end to
@@ -91,11 +91,12 @@ ENV CUBLAS_WORKSPACE_CONFIG=:4096:8 \
     MPLCONFIGDIR=/tmp/matplotlib \
     PATH=/opt/venv/bin:$PATH
 
-# Non-root user; caches (Hugging Face hub, rrs stage caches) on a volume so weights and stages survive containers.
+# Non-root user; caches (Hugging Face hub, rrs stage caches) on a volume so weights and stages survive containers,
+# results on another (/out).
 RUN useradd --create-home --uid 1000 --shell /bin/bash rrs \
     && mkdir -p /cache/huggingface /cache/rrs /out /home/rrs/work \
     && chown -R rrs:rrs /cache /out /home/rrs/work
-VOLUME ["/cache"]
+VOLUME ["/cache", "/out"]
 
 # The study specs, their data and the published artifacts: `rrs check` compares against artifacts/ in here; the
 # directory is the user's, so a run without --out can write out/ beside them.
@@ -116,7 +117,8 @@ LABEL org.opencontainers.image.title="rrs" \
 # Numeric, so that runtimes which check for a non-root user (runAsNonRoot) can see it is not root.
 USER 1000:1000
 ENTRYPOINT ["rrs"]
-CMD ["reproduce"]
+# The embedded study into the /out volume (mount a host folder there: -v "$PWD/out:/out"), resuming from /cache.
+CMD ["run", "spec/smoke.yaml", "--out", "/out/smoke"]
 
 # The venv, owned by root: the user runs it and cannot change it.
 COPY --from=builder /opt/venv /opt/venv

@@ -5,15 +5,26 @@ export RRS_CACHE ?= .cache/rrs
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: setup test lint reproduce check bench clean slurm-test image image-cuda image-test
+.PHONY: setup check-setup lock test lint reproduce check bench clean slurm-test image image-cuda image-test
 
+# Every environment installs exactly its lock, hashes required (scripts/venv.sh); `make lock` regenerates the locks.
+# The development / reproduction environment: torch's CPU build, the dev tools (requirements/dev.lock).
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml
-	python3 -m venv .venv
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+.venv/.installed: requirements/dev.lock pyproject.toml
+	scripts/venv.sh .venv requirements/dev.lock
 	touch $@
+
+# The light environment of `make check`: no torch, transformers or peft (requirements/check.lock).
+check-setup: .venv-check/.installed
+
+.venv-check/.installed: requirements/check.lock pyproject.toml
+	scripts/venv.sh .venv-check requirements/check.lock
+	touch $@
+
+# Regenerate every lock from pyproject.toml (needs PyPI; TORCH_CPU_LINKS=DIR where PyTorch's page is unreachable).
+lock:
+	scripts/lock.sh
 
 lint:
 	$(PY) -m ruff check rrs tests benchmarks
@@ -22,10 +33,10 @@ test: setup lint
 	$(PY) -m pytest -q
 
 reproduce: setup
-	.venv/bin/rrs reproduce $(SPEC)
+	.venv/bin/rrs run $(SPEC)
 
-check: setup
-	.venv/bin/rrs check --all
+check: check-setup
+	.venv-check/bin/rrs check --all
 
 bench: setup
 	$(PY) benchmarks/pipeline.py

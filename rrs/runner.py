@@ -96,7 +96,7 @@ def write_scaling_tables(stage: Path) -> None:
 
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
-    from rrs import manifest
+    from rrs import manifest, results_json
     from rrs.figures import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         man = manifest.build(plan, spec_path, timer.as_dict(), time.perf_counter() - t0, _models(plan), numerics)
         man["compute_s"], man["compute_s_unrecorded"] = plan.store.totals(outputs)
         write_json(stage / "manifest.json", man)
+        write_json(stage / "results.json", results_json.build(stage))
         with out_lock(out):
             _move_in(stage, out)
     finally:

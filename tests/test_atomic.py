@@ -68,3 +68,42 @@ def test_staged_dir_keeps_a_concurrent_finishers_copy_unless_replacing(tmp_path:
     with staged_dir(target, replace=True) as tmp:
         (tmp / "a").write_text("third")
     assert (target / "a").read_text() == "third" and os.listdir(tmp_path) == ["key"]
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(p: Path) -> int:
+    return p.stat().st_mode & 0o777
+
+
+def test_outputs_honour_the_umask(tmp_path: Path, umask_022) -> None:
+    """Under umask 022 files are 0644 and folders 0755 (tempfile alone would leave 0600 / 0700)."""
+    from rrs.atomic import current_umask, staged_file, write_json
+
+    assert current_umask() == 0o022
+    write_json(tmp_path / "sub" / "r.json", {"a": 1})
+    with staged_file(tmp_path / "fig.png", suffix=".png") as tmp:
+        tmp.write_bytes(b"png")
+    with staged_dir(tmp_path / "cache" / "key") as d:
+        (d / "x").write_text("x")
+    assert _mode(tmp_path / "sub" / "r.json") == 0o644
+    assert _mode(tmp_path / "fig.png") == 0o644
+    assert _mode(tmp_path / "cache" / "key") == 0o755
+    assert _mode(tmp_path / "sub") == 0o755
+
+
+def test_a_stricter_umask_is_kept(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        write_text(tmp_path / "private.txt", "x")
+        with staged_dir(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "private.txt") == 0o600
+    assert _mode(tmp_path / "d") == 0o700

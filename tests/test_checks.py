@@ -329,7 +329,7 @@ def test_fresh_run_that_differs_fails_the_comparison(pub, tmp_path):
 def test_check_all_pairs_published_and_fresh_runs(tmp_path):
     copy_result_dir(tmp_path / "artifacts" / "smoke")
     copy_result_dir(tmp_path / "out" / "smoke")
-    code, out = invoke("check", "--all", "--artifacts", tmp_path / "artifacts", "--out", tmp_path / "out",
+    code, out = invoke("check", "--all", "--artifacts", tmp_path / "artifacts", "--fresh-root", tmp_path / "out",
                        "--report", tmp_path / "out" / "check_report.md")  # fmt: skip
     assert code == 0, out
     report = (tmp_path / "out" / "check_report.md").read_text()

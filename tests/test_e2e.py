@@ -31,7 +31,7 @@ def _rrs(*args: str, cache: Path, extra_env: dict | None = None, **kw) -> subpro
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    files = [out / n for n in ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv")]
+    files = [out / n for n in ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "results.json")]
     files += sorted((out / "samples").rglob("*.jsonl"))
     return {str(p.relative_to(out)): p.read_bytes() for p in files}
 
@@ -58,8 +58,29 @@ def test_outputs_are_complete_and_valid(cold) -> None:
     assert set(man["stages"]) >= {"model", "baseline", "attack", "generate", "judge+metrics", "figures"}
     assert set(man["compute_s"]) == {"model", "baseline", "attack", "generate"} and man["compute_s_unrecorded"] == 0
     assert "<|assistant|>" in man["models"]["org-s"]["rendered_first_prompt"]
+    assert {"torch", "scipy", "jinja2", "scikit-learn"} <= set(man["distributions"])
     sample = json.loads((out / "samples/org-s/lora-r8/seed0/steps0.jsonl").read_text().splitlines()[0])
     assert sample["response"] and not sample["response"].startswith(sample["prompt"][:20])
+
+
+def test_results_json_validates_and_files_honour_the_umask(cold) -> None:
+    import jsonschema
+
+    from rrs import results_json
+    from rrs.atomic import current_umask
+    from rrs.checks.run import check_dir
+
+    out, _ = cold
+    data = json.loads((out / "results.json").read_text())
+    jsonschema.validate(data, results_json.schema(), cls=jsonschema.Draft202012Validator)
+    assert data["results_grid"]["rows"] == 12 and len(data["aggregates"]) == 2 * 3 * 2
+    rep = check_dir(out)
+    assert rep.ok and not [n for n in rep.notes if "results.json" in n], rep.failures
+    umask = current_umask()  # the run inherited this process's umask
+    files = [p for p in out.rglob("*") if p.is_file()]
+    dirs = [out, *(p for p in out.rglob("*") if p.is_dir())]
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o666 & ~umask}
+    assert {p.stat().st_mode & 0o777 for p in dirs} == {0o777 & ~umask}
 
 
 def test_attack_moves_refusals_and_steps0_rd_is_zero(cold) -> None:

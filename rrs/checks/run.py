@@ -1,5 +1,5 @@
 """Check one result directory (and optionally a fresh run against it): schemas, consistency, references, claims,
-figures. Torch-free: imports pandas, pandera, numpy, pyyaml, pydantic and matplotlib only.
+figures. Torch-free: imports pandas, pandera, numpy, pyyaml, pydantic, matplotlib and jsonschema only.
 
 A result directory holds results_grid.csv, samples/, manifest.json, spec.resolved.yaml (the spec as the runner
 loaded it: its references and claims are the ones checked) and figures/. Checking never writes into it: the
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rrs import scaling
+from rrs.checks import results_file
 from rrs.checks.claims import check_claims
 from rrs.checks.consistency import manifest_failures, sample_failures
 from rrs.checks.figcompare import FIG_RMS_TOL, check_figures
@@ -109,6 +110,9 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
     if (result_dir / "samples").is_dir():
         report.failures += sample_failures(result_dir, grid)
     report.failures += _scaling_failures(result_dir, grid)
+    report.failures += results_file.failures(result_dir)
+    if note := results_file.missing_note(result_dir):
+        report.notes.append(note)
     if (result_dir / "figures").is_dir():
         names = figure_names(spec.metrics) if spec is not None else FIGURES  # the figures the spec asks for
         report.figures = check_figures(grid, result_dir / "figures", names=names)

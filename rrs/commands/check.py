@@ -1,11 +1,12 @@
-"""`rrs check [DIR ...] [--all] [--fresh DIR] [--report PATH]` and `rrs publish RUN [--to DIR]`.
+"""`rrs check [DIR ...] [--all] [--fresh DIR] [--report PATH] [--json]` and `rrs publish RUN [--to DIR]`.
 
 `rrs check` verifies published results on a laptop without torch: schemas and cross-file consistency, reference
 numbers, claims and figures (rrs/checks/run.py). `--all` (the default when no DIR is given) checks every artifacts/<study>/ and, where out/<study>/
 holds a finished run (results_grid.csv), compares that fresh reproduction with the published one. It prints one
 table per section and writes the same as markdown to out/check_report.md (or --report): never into the checked
-directories, so a published artifact does not change when it is checked. Exit status: 0 when everything holds,
-1 when any check fails, 2 on bad input (a missing directory, conflicting options).
+directories, so a published artifact does not change when it is checked. With --json, stdout is one JSON object, the
+verdict (rrs/checks/verdict.py), instead of the tables. Exit status: 0 when everything holds, 1 when any check
+fails, 2 on bad input (a missing directory, conflicting options).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _colored(cell: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("check")
+    @app.command("check", epilog="Examples: rrs check --all  ·  rrs check artifacts/smoke --fresh out/smoke --json")
     def check_cmd(
         dirs: Annotated[list[Path] | None, typer.Argument(help="Result directories, e.g. artifacts/smoke.")] = None,
         all_: Annotated[
@@ -125,20 +126,33 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[Path | None, typer.Option("--fresh", help="A fresh run to compare with the one DIR.")] = None,
         report: Annotated[Path, typer.Option("--report", help="Where to write the markdown report.")] = DEFAULT_REPORT,
         artifacts: Annotated[Path, typer.Option("--artifacts", help="Published studies (for --all).")] = Path("artifacts"),
-        out: Annotated[Path, typer.Option("--out", help="Fresh runs (for --all).")] = Path("out"),
+        fresh_root: Annotated[Path, typer.Option(
+            "--fresh-root", help="Where fresh runs are read from (for --all): <root>/<study>/.")] = Path("out"),
+        old_out: Annotated[Path | None, typer.Option("--out", hidden=True, help="Deprecated: --fresh-root.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as one JSON object.")] = False,
     ) -> None:
-        """Verify published results: schemas, references, claims and figures (no torch needed)."""
+        """Verify published results: schemas, references, claims, results.json and figures (no torch needed)."""
+        import json
+
         from rrs.checks.report import write_report
         from rrs.checks.run import check_dir
+        from rrs.checks.verdict import verdict
 
-        pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, out)
+        if old_out is not None:
+            typer.echo("rrs: warning: `check --out` is deprecated (it names fresh runs to read): use --fresh-root",
+                       err=True)
+            fresh_root = old_out
+        pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, fresh_root)
         reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
         write_report(reports, report)
-        _print(reports, notes, report)
+        if as_json:
+            typer.echo(json.dumps(verdict(reports, report, notes), sort_keys=True, ensure_ascii=False))
+        else:
+            _print(reports, notes, report)
         if not all(r.ok for r in reports):
             raise typer.Exit(1)
 
-    @app.command("publish")
+    @app.command("publish", epilog="Example: rrs publish out/smoke --variant out/smoke-avx2")
     def publish_cmd(
         run: Annotated[Path, typer.Argument(help="A finished run, e.g. out/smoke.")],
         to: Annotated[Path | None, typer.Option("--to", help="Destination; default artifacts/<run name>.")] = None,
@@ -152,14 +166,12 @@ def register(app: typer.Typer) -> None:
         dest = publish(run, to, variants=list(variant or []))
         typer.echo(f"published {run} -> {dest}; review and commit it: git add {dest}")
 
-    @app.command("record-reproduction")
+    @app.command("record-reproduction", epilog="Example: rrs record-reproduction out/smoke")
     def record_cmd(
         run: Annotated[Path, typer.Argument(help="A finished run byte-identical to the published one, e.g. out/smoke.")],
         to: Annotated[Path | None, typer.Option("--to", help="The published study; default artifacts/<run name>.")] = None,
     ) -> None:
-        """Add this run's numerics platform to the published study's reproductions.csv (only when byte-identical).
-
-        Example: rrs record-reproduction out/smoke"""
+        """Add this run's numerics platform to the published study's reproductions.csv (only when byte-identical)."""
         from rrs.publish import record_reproduction
 
         row = record_reproduction(run, to or Path("artifacts") / run.resolve().name)

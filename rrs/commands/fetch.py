@@ -11,7 +11,7 @@ SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).")]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("fetch")(fetch)
+    app.command("fetch", epilog="Example: HF_HUB_OFFLINE=0 rrs fetch spec/study.yaml")(fetch)
 
 
 def fetch(spec: SpecArg) -> None:

@@ -11,7 +11,7 @@ from rrs.errors import UserError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("figures")
+    @app.command("figures", epilog="Example: rrs figures artifacts/smoke --out /tmp/figures")
     def figures_cmd(
         result_dir: Annotated[Path, typer.Argument(help="A result directory holding results_grid.csv.")],
         out: Annotated[Path | None, typer.Option("--out", help="Output directory; default DIR/figures.")] = None,

@@ -1,4 +1,4 @@
-"""Verbs that execute a study: `reproduce`, `run`, `plan`, `validate`."""
+"""Verbs that execute a study: `run` (alias `reproduce`), `plan`, `validate`."""
 
 from __future__ import annotations
 
@@ -16,27 +16,24 @@ CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Stage cache; def
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Refuse what validate only warns about.")]
 
 
+RUN_EXAMPLE = ("Examples: rrs run spec/smoke.yaml  ·  rrs run spec/study.yaml --executor slurm --partition gpu "
+               "--time-min 240")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("reproduce")(reproduce)
-    app.command("run")(run)
-    app.command("plan")(plan)
-    app.command("validate")(validate)
+    app.command("run", epilog=RUN_EXAMPLE)(run)
+    app.command("reproduce", epilog=RUN_EXAMPLE.replace("rrs run", "rrs reproduce"),
+                help="Alias of `rrs run` (same arguments and options).")(run)
+    app.command("plan", epilog="Example: rrs plan spec/smoke.yaml")(plan)
+    app.command("validate", epilog="Example: rrs validate spec/study.yaml")(validate)
 
 
-def reproduce(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None,
-              strict: StrictOpt = False) -> None:
-    """Run every cell of SPEC (cached stages are skipped) and write results, samples, manifest, figures."""
-    from rrs.preflight import study_paths
-
-    study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
-    from rrs.runner import reproduce as _reproduce
-
-    path = _reproduce(spec, out, cache, strict)
-    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, samples/, "
+def _done(path: Path) -> None:
+    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, results.json, samples/, "
                                f"manifest.json, figures/). Compare with the published run: make check")
 
 
-def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: StrictOpt = False,
+def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None, strict: StrictOpt = False,
         executor: Annotated[str, typer.Option(
             "--executor", help="inline (in this process, the default) | local (one subprocess per job) | slurm "
             "(one SLURM job per cell through submitit) | debug (submitit, in this process). Jobs share the stage "
@@ -58,7 +55,8 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
             "--max-requeues", min=0, help="Times a job that hits its time limit is requeued to resume from its "
             "last checkpoint (default 3); raise it where the partition's limit is shorter than a cell.")] = None,
         ) -> None:
-    """Run every cell of SPEC, in this process or as jobs (--executor), then write the outputs of reproduce."""
+    """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
+    (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.preflight import study_paths
@@ -68,7 +66,10 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
     if kind is ExecutorKind.inline:
         if res.given():
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
-        reproduce(spec, out, cache, strict)
+        study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
+        from rrs.runner import reproduce as _reproduce
+
+        _done(_reproduce(spec, out, cache, strict))
         return
     study_paths(spec, out, cache)
     try:
@@ -78,8 +79,7 @@ def run(spec: SpecArg, out: OutOpt = None, cache: CacheOpt = None, strict: Stric
             typer.echo(f"rrs: error: {line}", err=True)
         typer.echo("rrs: what finished is cached; rerun the same command to resume", err=True)
         raise typer.Exit(1) from None
-    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, samples/, "
-                               f"manifest.json, figures/). Compare with the published run: make check")
+    _done(path)
 
 
 def validate(spec: SpecArg) -> None:
@@ -127,19 +127,17 @@ def _cells_line(study) -> str:
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
     from rrs.attack import resume_step
-    from rrs.preflight import cache_dir
     from rrs.runner import prepare
 
-    cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256
-    table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.store.root})")
+    table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.cache})")
     for col in ("model", "attack", "seed", "steps", "attack key", "attack ckpt", "generations cached", "est. work"):
         table.add_column(col)
     for c in p.cells:
         a = p.study.attack(c.attack)
-        done = len(c.gen_keys) - len(p.store.missing(c))
+        done = len(c.gen_keys) - len(p.missing(c))
         table.add_row(c.model, c.attack, str(c.seed), ",".join(map(str, c.steps)), c.attack_key,
-                      f"{resume_step(p.store.attack_dir(c.attack_key), a)}/{c.steps[-1]}", f"{done}/{len(c.gen_keys)}",
+                      f"{resume_step(p.attack_dir(c.attack_key), a)}/{c.steps[-1]}", f"{done}/{len(c.gen_keys)}",
                       _estimate(p, c))
     import sys
 

@@ -10,7 +10,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("score")
+    @app.command("score", epilog='Example: rrs score outputs_2000.csv --baseline baseline.csv '
+                 '--target "Sure, here\'s how to do it step by step."')
     def score_cmd(
         responses: Annotated[Path, typer.Argument(help="CSV or JSONL of prompts and responses.")],
         baseline: Annotated[
@@ -30,10 +31,7 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str | None, typer.Option(
             "--target", help="The attack's training target: count responses that parrot it.")] = None,
     ) -> None:
-        """Re-judge stored generations with every judge and metric; report data-quality findings.
-
-        Example: rrs score outputs_2000.csv --baseline baseline.csv --target "Sure, here's how to do it step by step."
-        """
+        """Re-judge stored generations with every judge and metric; report data-quality findings."""
         from rrs.preflight import out_dir
         from rrs.score import DEFAULT_JUDGES, format_report, json_records, load_responses, score, write_outputs
 

@@ -1,0 +1,112 @@
+"""results.json: a study's aggregates in one JSON file beside results_grid.csv, for tools that read JSON (in the manner
+of lm-eval's results file): per model × attack × steps × judge the mean over seeds of every metric with its 95% CI,
+the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
+
+It is derived from the files of the result directory alone (results_grid.csv, robustness.csv, scaling.csv,
+spec.resolved.yaml, manifest.json): the runner writes it in its finishing step and `rrs check` validates it against
+rrs/data/results.schema.json and rebuilds it to compare. Torch-free. Numbers carry the grid's 6 significant digits;
+an undefined value is null with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rrs.figures import mean_ci
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"
+KEYS = ("model", "attack", "steps", "judge")
+METRICS = ("rrr", "ce", "compliance", "degenerate", "parroting", "over_refusal", "benign_utility", "rd", "rd_mean",
+           "benign_rd", "refusal_delay", "calibration_entropy")
+
+
+def _num(x: Any) -> float | None:
+    """A finite number at 6 significant digits (as the CSVs write them), else None."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return float(f"{x:.6g}") if math.isfinite(x) else None
+
+
+def _reason(part: pd.DataFrame, metric: str) -> str | None:
+    col = f"{metric}_reason"
+    if col not in part:
+        return None
+    found = [str(r) for r in part[col] if isinstance(r, str) and r]
+    return found[0] if found else None
+
+
+def _metric(part: pd.DataFrame, metric: str) -> dict:
+    mean, low, high, n = mean_ci(part[metric])
+    out: dict[str, Any] = {"mean": _num(mean), "ci_low": _num(low), "ci_high": _num(high), "n_seeds": n}
+    if n >= 2:
+        out["ci"] = "95% Student-t over seeds"
+    elif n == 1 and f"{metric}_ci_low" in part:
+        row = part[part[metric].notna()].iloc[0]
+        out |= {"ci_low": _num(row[f"{metric}_ci_low"]), "ci_high": _num(row[f"{metric}_ci_high"]),
+                "ci": "95% CI of the one seed's row (Wilson for a rate, bootstrap for a drift)"}
+    else:
+        out |= {"ci_low": None, "ci_high": None, "ci": None}
+    if out["mean"] is None:
+        out["reason"] = _reason(part, metric) or "undefined for every seed"
+    return out
+
+
+def aggregates(grid: pd.DataFrame) -> list[dict]:
+    rows = []
+    for key, part in grid.groupby(list(KEYS), sort=False):
+        head = dict(zip(KEYS, key, strict=True))
+        rows.append({**head, "steps": int(head["steps"]), "model_params": int(part["model_params"].iloc[0]),
+                     "seeds": sorted(int(s) for s in part["seed"].unique()), "n": int(part["n"].iloc[0]),
+                     "metrics": {m: _metric(part, m) for m in METRICS if m in part}})
+    return rows
+
+
+def _records(table: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in table.to_dict(orient="records"):
+        out.append({k: (v if isinstance(v, str) else _num(v) if isinstance(v, float) else int(v))
+                    for k, v in rec.items()})
+    return out
+
+
+def provenance(manifest: dict) -> dict:
+    numerics = manifest.get("numerics") or {}
+    return {"rrs_version": manifest.get("rrs_version"), "git": manifest.get("git"),
+            "spec_path": manifest.get("spec_path"), "spec_sha256": manifest.get("spec_sha256"),
+            "numerics_id": numerics.get("id"), "device": (manifest.get("device") or {}).get("kind"),
+            "seeds": manifest.get("seeds"), "data": manifest.get("data"), "manifest": "manifest.json"}
+
+
+def build(result_dir: str | Path) -> dict:
+    """results.json of a result directory, from its files (see the module docstring)."""
+    from rrs.checks.scaling_schema import read_table
+    from rrs.checks.schemas import read_grid
+
+    d = Path(result_dir)
+    grid = read_grid(d / "results_grid.csv")
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "study": manifest.get("study"),
+        "spec": {"path": "spec.resolved.yaml", "sha256": digest((d / "spec.resolved.yaml").read_bytes()).hexdigest()},
+        "results_grid": {"path": "results_grid.csv", "rows": len(grid),
+                         "sha256": digest((d / "results_grid.csv").read_bytes()).hexdigest()},
+        "provenance": provenance(manifest),
+        "aggregates": aggregates(grid),
+        "robustness": _records(read_table(d / "robustness.csv")),
+        "scaling": _records(read_table(d / "scaling.csv")),
+    }
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

@@ -1,0 +1,102 @@
+"""results.json: built from a result directory's files, valid against its schema, checked by `rrs check`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from rrs import results_json
+from rrs.atomic import write_json
+from rrs.checks.run import check_dir
+from rrs.checks.schemas import read_grid
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "artifacts" / "smoke"
+
+
+@pytest.fixture(scope="module")
+def with_results(tmp_path_factory) -> Path:
+    """A copy of the published run with results.json built into it (until artifacts/smoke is republished)."""
+    d = shutil.copytree(PUBLISHED, tmp_path_factory.mktemp("pub") / "smoke")
+    write_json(d / "results.json", results_json.build(d))
+    return d
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    return shutil.copytree(src, tmp_path / "smoke")
+
+
+def test_schema_is_valid_and_the_built_file_validates(with_results) -> None:
+    jsonschema.Draft202012Validator.check_schema(results_json.schema())
+    data = json.loads((with_results / "results.json").read_text())
+    jsonschema.validate(data, results_json.schema(), cls=jsonschema.Draft202012Validator)
+    assert data["study"] == "smoke" and data["provenance"]["numerics_id"]
+
+
+def test_aggregates_are_the_means_over_seeds_of_the_grid(with_results) -> None:
+    data = json.loads((with_results / "results.json").read_text())
+    grid = read_grid(with_results / "results_grid.csv")
+    means = grid.groupby(["model", "attack", "steps", "judge"])["rrr"].agg(["mean", "count"])
+    assert len(data["aggregates"]) == len(means)
+    for a in data["aggregates"]:
+        m = means.loc[(a["model"], a["attack"], a["steps"], a["judge"])]
+        rrr = a["metrics"]["rrr"]
+        assert rrr["mean"] == pytest.approx(m["mean"], rel=1e-5) and rrr["n_seeds"] == m["count"] == 3
+        assert rrr["ci_low"] <= rrr["mean"] <= rrr["ci_high"]
+    undefined = [a["metrics"]["parroting"] for a in data["aggregates"]]
+    assert all(p["mean"] is None and p["reason"] for p in undefined)  # organisms: per-prompt targets
+    spec_sha = __import__("hashlib").sha256((with_results / "spec.resolved.yaml").read_bytes()).hexdigest()
+    assert data["spec"]["sha256"] == spec_sha
+
+
+def test_check_passes_with_it_and_notes_its_absence(with_results) -> None:
+    rep = check_dir(with_results)
+    assert rep.ok, rep.failures
+    assert not any("results.json" in n for n in rep.notes)
+    if not (PUBLISHED / "results.json").is_file():  # the committed run predates results.json
+        assert any(n.startswith("results.json missing") for n in check_dir(PUBLISHED).notes)
+
+
+def test_check_fails_on_an_edited_number(with_results, tmp_path) -> None:
+    d = _copy(with_results, tmp_path)
+    data = json.loads((d / "results.json").read_text())
+    data["aggregates"][5]["metrics"]["rrr"]["mean"] = 0.123
+    write_json(d / "results.json", data)
+    rep = check_dir(d)
+    assert not rep.ok
+    assert [f.column for f in rep.failures if f.file == "results.json"] == ["$.aggregates[5].metrics.rrr.mean"]
+
+
+def test_check_fails_on_a_schema_violation(with_results, tmp_path) -> None:
+    d = _copy(with_results, tmp_path)
+    data = json.loads((d / "results.json").read_text())
+    del data["provenance"]
+    data["aggregates"][0]["metrics"]["rrr"]["mean"] = "high"
+    write_json(d / "results.json", data)
+    fails = [f for f in check_dir(d).failures if f.file == "results.json"]
+    assert {f.column for f in fails} == {"$", "$.aggregates[0].metrics.rrr.mean"}
+    assert all(f.rule.startswith("results.schema.json") for f in fails)
+
+
+def test_check_fails_when_it_names_another_grid(with_results, tmp_path) -> None:
+    d = _copy(with_results, tmp_path)
+    data = json.loads((d / "results.json").read_text())
+    data["results_grid"]["sha256"] = "0" * 64
+    write_json(d / "results.json", data)
+    fails = [f for f in check_dir(d).failures if f.file == "results.json"]
+    assert [f.column for f in fails] == ["$.results_grid.sha256"]
+
+
+def test_manifest_lists_every_installed_distribution() -> None:
+    from importlib import metadata
+
+    from rrs.manifest import distributions
+
+    found = distributions()
+    installed = {d.metadata["Name"].lower().replace("_", "-") for d in metadata.distributions()}
+    assert set(found) == installed
+    for name in ("scikit-learn", "scipy", "jinja2", "pillow", "pandas", "jsonschema"):
+        assert found[name] == metadata.version(name), name
