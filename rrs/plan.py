@@ -41,7 +41,7 @@ def versions(names=KEY_PACKAGES) -> dict[str, str]:
 
 # The code that determines each stage's output is part of its key: editing it invalidates the cache.
 STAGE_CODE = {
-    "model": ("corpus.py", "organism.py", "training.py", "models.py"),
+    "model": ("corpus.py", "organism.py", "safety.py", "training.py", "models.py", "gguf_source.py"),
     "attack": ("attack.py", "training.py"),
     "gen": ("generate.py", "training.py"),
 }
@@ -61,7 +61,13 @@ def model_key(study: Study, m: OrganismModel | HFModel, platform: dict) -> str:
     if isinstance(m, OrganismModel):
         corpus_hash = sha256_text("\n".join(corpus.tokenizer_corpus()))
         return key_of("organism", m.model_dump(exclude={"name"}), corpus_hash, env)
-    local = Path(m.repo).is_dir()  # a local folder is keyed by its content, a hub repo by its pinned revision
+    # a local folder is keyed by its content, a hub repo by its pinned revision, a GGUF file by its sha256 (in the
+    # spec) and the converter's version
+    local = m.gguf is None and Path(m.repo).is_dir()
+    if m.gguf is not None:
+        env = env | {"gguf": versions(("gguf",))["gguf"]}
+    if m.safety_tune is not None:
+        env = env | {"corpus": sha256_text("\n".join(corpus.tokenizer_corpus()))}
     return key_of("hf", m.model_dump(exclude={"name", "params", "lora_targets"}), env,
                   dir_digest(m.repo) if local else None)
 

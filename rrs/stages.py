@@ -54,7 +54,8 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     t0 = time.perf_counter()
     with timer("model"):
         loaded = _load(plan, name, first.model_key, device)
-    if builds and isinstance(plan.study.model(name), OrganismModel):
+    spec = plan.study.model(name)
+    if builds and (isinstance(spec, OrganismModel) or spec.safety_tune is not None):  # built here: its compute counts
         _record(plan, "model", first.model_key, t0)
     base_key = first.gen_keys[0]
     if not plan.gen_path(base_key).is_file():
