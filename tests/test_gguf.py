@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -131,7 +132,7 @@ def test_safety_tune_is_keyed_by_its_settings_and_the_file(tiny, tmp_path) -> No
     study = load_spec(_spec(tmp_path, path, steps=[0, 1]))
     m = study.model("tiny-tuned")
     key = model_key(study, m, {"device": "cpu"})
-    retuned = m.model_copy(update={"safety_tune": m.safety_tune.model_copy(update={"lr": 1e-2})})
+    retuned = m.model_copy(update={"safety_tune": m.safety_tune.model_copy(update={"lr": 1e-3})})
     other_file = m.model_copy(update={"gguf": m.gguf.model_copy(update={"sha256": "1" * 64})})
     untuned = m.model_copy(update={"safety_tune": None})
     keys = {key, *(model_key(study, x, {"device": "cpu"}) for x in (retuned, other_file, untuned))}
@@ -185,8 +186,9 @@ def test_gguf_study_runs_end_to_end_safety_tuned_and_attacked(tiny, tmp_path) ->
     assert not torch.equal(base["model.layers.0.self_attn.q_proj.weight"], merged["model.layers.0.self_attn.q_proj.weight"])
     assert torch.equal(base["model.layers.0.mlp.up_proj.weight"], merged["model.layers.0.mlp.up_proj.weight"])
     assert tuned["safety_tune"]["weights_sha256"]
-    grid = (tmp_path / "out" / "results_grid.csv").read_text()
-    assert grid.count("\ntiny,none,0,") == 1 and grid.count("\ntiny-tuned,lora-r8,") == 2
+    grid = pd.read_csv(tmp_path / "out" / "results_grid.csv")
+    assert sorted(zip(grid["model"], grid["attack"], grid["steps"], strict=True)) == [
+        ("tiny", "none", 0), ("tiny-tuned", "lora-r8", 0), ("tiny-tuned", "lora-r8", 2)]
     first = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.csv")}
     again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
