@@ -122,7 +122,8 @@ def _outputs(plan: Plan) -> list[tuple[str, str]]:
     """Every cached stage output the results come from, as (stage, key)."""
     out: list[tuple[str, str]] = []
     for c in plan.cells:
-        if plan.study.model(c.model).kind == "organism":
+        m = plan.study.model(c.model)
+        if m.kind == "organism" or getattr(m, "safety_tune", None) is not None:  # built here (hf: safety-tuned)
             out.append(("model", c.model_key))
         out += [("baseline", c.gen_keys[0]), ("attack", c.attack_key)]
         out += [("generate", k) for s, k in c.gen_keys.items() if s > 0]
