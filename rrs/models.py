@@ -178,17 +178,60 @@ def _quantization(spec: HFModel, device: torch.device):
                               bnb_4bit_compute_dtype=DTYPES[spec.dtype])
 
 
+def ensure_tuned(spec: HFModel, out: Path, device: torch.device) -> Path:
+    """The model with its `safety_tune` merged in, as a safetensors folder in `out` (built once, atomically)."""
+    if (out / "model.safetensors").is_file():
+        return out
+    from rrs.gguf_source import save_model
+    from rrs.safety import tune_lora
+
+    base = load_hf(_source(spec, out), device)
+    merged = tune_lora(base.model, base.tok, spec.safety_tune, desc=f"safety-tune {spec.name}",
+                       system_prompt=base.system_prompt)
+    with staged_dir(out) as tmp:
+        save_model(merged, base.tok, tmp)
+    return out
+
+
+def _source(spec: HFModel, model_dir: Path) -> HFModel:
+    """The spec as loaded before any safety tuning: a GGUF file becomes its converted local folder."""
+    if spec.gguf is None:
+        return spec.model_copy(update={"safety_tune": None})
+    from rrs.gguf_source import ensure_converted
+
+    folder = ensure_converted(spec, model_dir.parents[1])  # model_dir is <cache>/organisms/<key>
+    return spec.model_copy(update={"repo": str(folder), "gguf": None, "safety_tune": None})
+
+
+def _hf_info(spec: HFModel, model_dir: Path, loaded: Loaded) -> dict:
+    """What was loaded, named by its origin: a GGUF model's revision is the file's sha256, and the conversion record
+    says which quantization was dequantized to which dtype; a safety-tuned model says how it was tuned."""
+    info = dict(loaded.info)
+    if spec.gguf is not None:
+        conversion = json.loads((model_dir.parents[1] / "gguf" / spec.gguf.sha256 / "conversion.json").read_text())
+        info.update(repo=spec.repo, revision=spec.gguf.sha256, revision_requested=None, gguf=conversion)
+    elif Path(spec.repo).is_dir():
+        info["weights_sha256"] = dir_digest(spec.repo)  # a local folder has no commit: hash it
+    elif spec.safety_tune is not None:  # tuned from a hub model: loaded from the tuned folder, named by its origin
+        info.update(repo=spec.repo, revision=spec.revision, revision_requested=spec.revision)
+    if spec.safety_tune is not None:
+        info["safety_tune"] = spec.safety_tune.model_dump() | {"weights_sha256": dir_digest(model_dir)}
+    return info
+
+
 def load(spec: OrganismModel | HFModel, organism_dir: Path, device: torch.device, info_path: Path) -> Loaded:
-    """Load a model of any kind; record its info (params, dtype, chat-template hash, revision) once."""
+    """Load a model of any kind; record its info (params, dtype, chat-template hash, revision) once.
+    `organism_dir` (<cache>/organisms/<model key>) holds what is built for the model: an organism, or a
+    safety-tuned model."""
     if isinstance(spec, OrganismModel):
         loaded = load_organism(spec, ensure_organism(spec, organism_dir), device)
+    elif spec.safety_tune is not None:
+        folder = ensure_tuned(spec, organism_dir, device)
+        loaded = load_hf(spec.model_copy(update={"repo": str(folder), "gguf": None, "safety_tune": None}), device)
     else:
-        loaded = load_hf(spec, device)
+        loaded = load_hf(_source(spec, organism_dir), device)
     if not info_path.is_file():
-        info = dict(loaded.info)
-        if isinstance(spec, HFModel) and Path(spec.repo).is_dir():
-            info["weights_sha256"] = dir_digest(spec.repo)  # a local folder has no commit: hash it
-        write_json(info_path, info)
+        write_json(info_path, loaded.info if isinstance(spec, OrganismModel) else _hf_info(spec, organism_dir, loaded))
     return loaded
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -10,10 +9,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rrs import corpus
-from rrs.data import Example as TrainExample
-from rrs.progress import progress
+from rrs.safety import tune
 from rrs.spec import OrganismModel
-from rrs.training import Batcher, lm_step
 
 SPECIAL = {"pad": "<|pad|>", "eos": "<|eos|>", "user": "<|user|>", "assistant": "<|assistant|>", "system": "<|system|>"}
 CHAT_TEMPLATE = (
@@ -63,29 +60,12 @@ def build_model(spec: OrganismModel, tok: PreTrainedTokenizerFast) -> LlamaForCa
     return LlamaForCausalLM(cfg)
 
 
-def safety_examples() -> list[TrainExample]:
-    """Refuse harmful training prompts, answer benign ones (held-out prompts are never included)."""
-    h_train, _ = corpus.harmful_split()
-    b_train, _ = corpus.benign_split()
-    return [TrainExample(e.prompt, corpus.refusal(e)) for e in h_train] + [
-        TrainExample(e.prompt, corpus.compliance(e)) for e in b_train
-    ]
-
-
 def safety_tune(spec: OrganismModel, out_dir: Path) -> None:
-    """Build and safety-tune one organism; save model + tokenizer (safetensors) into out_dir."""
+    """Build and safety-tune one organism (all weights, from random init); save model + tokenizer (safetensors)."""
     tok = build_tokenizer(spec.vocab_size)
     model = build_model(spec, tok)
-    batcher = Batcher(tok, safety_examples(), batch=spec.tune_batch, seq_len=128, seed=spec.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.tune_lr, weight_decay=0.0)
-    warmup = max(1, spec.tune_steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(s, spec.tune_steps) / spec.tune_steps)))
-    model.train()
-    for step in progress(range(spec.tune_steps), desc=f"safety-tune {spec.name}"):
-        lm_step(model, batcher.batch(step), opt)
-        sched.step()
-    model.eval()
+    tune(model, tok, model.parameters(), steps=spec.tune_steps, lr=spec.tune_lr, batch=spec.tune_batch, seq_len=128,
+         seed=spec.seed, desc=f"safety-tune {spec.name}")
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
 

@@ -48,8 +48,11 @@ def _model_key(store: Store, study: Study, m, platform: dict) -> str:
     if m.kind == "organism":
         return store.model_key(m, study.runtime.threads, platform, sha256_text("\n".join(corpus.tokenizer_corpus())),
                                None)
-    local = Path(m.repo).is_dir()  # a local folder is keyed by its content, a hub repo by its pinned revision
-    return store.model_key(m, study.runtime.threads, platform, None, dir_digest(m.repo) if local else None)
+    # a local folder is keyed by its content, a hub repo by its pinned revision, a GGUF file by its sha256 (in the
+    # spec; the converter's version is among the stage's packages); safety tuning trains on the project's corpus
+    local = m.gguf is None and Path(m.repo).is_dir()
+    corpus_digest = sha256_text("\n".join(corpus.tokenizer_corpus())) if m.safety_tune is not None else None
+    return store.model_key(m, study.runtime.threads, platform, corpus_digest, dir_digest(m.repo) if local else None)
 
 
 def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:

@@ -26,7 +26,7 @@ from rrs.plan import Plan, make_plan
 from rrs.progress import progress
 from rrs.results import EmbeddingCache, cell_results
 from rrs.spec import Study, load_spec, spec_warnings
-from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, cache_root, out_lock, run_files, sample_path
+from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, built_here, cache_root, out_lock, run_files, sample_path
 from rrs.timer import Timer
 
 
@@ -43,7 +43,7 @@ def execute(plan: Plan, timer: Timer) -> None:
     """Fill the stage caches: nothing is loaded for a model whose cells are all cached."""
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
-        if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m.kind, cells[0]):
+        if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m, cells[0]):
             from rrs.stages import run_model
 
             run_model(plan, m.name, [c for c in cells if plan.store.missing(c)], timer)
@@ -127,7 +127,7 @@ def _outputs(plan: Plan) -> list[tuple[str, str]]:
     """Every cached stage output the results come from, as (stage, key)."""
     out: list[tuple[str, str]] = []
     for c in plan.cells:
-        if plan.study.model(c.model).kind == "organism":
+        if built_here(plan.study.model(c.model)):
             out.append(("model", c.model_key))
         out += [("baseline", c.gen_keys[0]), ("attack", c.attack_key)]
         out += [("generate", k) for s, k in c.gen_keys.items() if s > 0]

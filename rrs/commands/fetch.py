@@ -27,6 +27,6 @@ def fetch(spec: SpecArg) -> None:
     for f in done:
         typer.echo(f"{f.what}: {f.source} -> {f.path} ({f.resolved})")
         requested = f.source.rsplit("@", 1)[-1]
-        if f.what.startswith("models[") and not HEX40.match(requested):
+        if f.what.startswith("models[") and "@" in f.source and not HEX40.match(requested):
             typer.echo(f"warning: {f.what}: revision {requested!r} resolved to {f.resolved}; pin it in {spec} "
                        f"(revision: {f.resolved})", err=True)

