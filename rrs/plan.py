@@ -42,7 +42,7 @@ class Plan:
         return self.platform["device"]
 
 
-def _model_key(store: Store, study: Study, m, platform: dict) -> str:
+def model_key(store: Store, study: Study, m, platform: dict) -> str:
     # the platform (resolved device, CPU vector path, numerics knobs) changes every stage's numbers: keying the
     # model by it makes every downstream key differ too, so a cache shared by two platforms never mixes them
     if m.kind == "organism":
@@ -61,7 +61,7 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
     platform = platform_key(study.runtime.device)
     cells = []
     for m in study.models:
-        mkey = _model_key(store, study, m, platform)
+        mkey = model_key(store, study, m, platform)
         base_gen = store.gen_key(mkey, None, 0, study.decoding, prompts)
         for a in study.attacks_of(m.name):  # attacks[].models pairs an attack with its models (default: all)
             for seed in study.seeds_of(a):  # attacks[].seeds replaces the study's seeds

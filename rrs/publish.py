@@ -21,14 +21,15 @@ from rrs.checks.replication import (
     REPRODUCTIONS,
     VARIATION,
     compare_bytes,
+    file_digests,
     measure_variation,
     read_reproductions,
 )
 from rrs.errors import UserError
 from rrs.hashing import sha256_file
 
-PUBLISHED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json", "spec.resolved.yaml",
-             "samples", "figures")
+PUBLISHED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "results.json", "manifest.json",
+             "spec.resolved.yaml", "samples", "figures")
 
 
 def tracked_changes(cwd: Path | None = None) -> list[str]:
@@ -115,16 +116,34 @@ def publish(run: str | Path, dest: str | Path | None = None, *, cwd: Path | None
                         "rerun it from a commit", where=str(run))  # fmt: skip
     variation = _variation(src, [v if Path(v).is_absolute() else base / v for v in variants or []])
     row = reproduction_row(src)
+    records, kept_variation = [row], None
+    if not variants and _same_results(src, dest):
+        # a republication of the same results (new provenance files, same grid bytes): the platforms on record and
+        # the spread measured under other numerics settings still describe these results, so they are kept
+        records += [r for r in read_reproductions(dest) if r["fingerprint_id"] != row["fingerprint_id"]]
+        if (dest / VARIATION).is_file():
+            kept_variation = (dest / VARIATION).read_text(encoding="utf-8")
     with staged_dir(dest, replace=True) as tmp:
         for name in PUBLISHED:
             if (src / name).is_dir():
                 shutil.copytree(src / name, tmp / name, ignore=shutil.ignore_patterns(".*"))
             else:
                 shutil.copy2(src / name, tmp / name)
-        write_text(tmp / REPRODUCTIONS, _reproductions_csv([row]))
+        write_text(tmp / REPRODUCTIONS, _reproductions_csv(records))
         if variation is not None:
             write_text(tmp / VARIATION, variation.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        elif kept_variation is not None:
+            write_text(tmp / VARIATION, kept_variation)
     return dest
+
+
+def _same_results(src: Path, dest: Path) -> bool:
+    """`dest` holds a published run whose results and samples are byte-identical to `src`'s."""
+    if not (dest / "results_grid.csv").is_file():
+        return False
+    a, b = file_digests(src), file_digests(dest)
+    a.pop("results.json", None), b.pop("results.json", None)  # new with this publication when the old run lacks it
+    return a == b
 
 
 def _variation(src: Path, variants: list[Path]) -> pd.DataFrame | None:

@@ -62,7 +62,7 @@ def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
     device = setup_torch(plan)
     first = next(c for c in plan.cells if c.model == name)
     with plan.store.lock(f"model-{first.model_key}"):
-        if plan.store.model_missing(plan.study.model(name).kind, first):
+        if plan.store.model_missing(plan.study.model(name), first):
             _model_and_baseline(plan, name, first, device, timer)
     for cell in cells:
         attack_cell(plan, cell, device, timer)

@@ -14,6 +14,8 @@ import synthetic as syn
 import yaml
 from synthetic import NUMERICS_ID, copy_result_dir, edit_grid, invoke, set_refusals
 
+from rrs import results_json
+from rrs.atomic import write_json
 from rrs.checks.claims import check_claims, eta_squared
 from rrs.checks.consistency import manifest_failures, sample_failures
 from rrs.checks.figcompare import FIG_RMS_TOL
@@ -361,7 +363,8 @@ def repo(tmp_path):
     (root / "README.md").write_text("x\n")
     git(root, "add", "README.md")
     git(root, "commit", "-q", "-m", "init")
-    copy_result_dir(root / "out" / "smoke")  # untracked files do not make the tree dirty
+    run = copy_result_dir(root / "out" / "smoke")  # untracked files do not make the tree dirty
+    write_json(run / "results.json", results_json.build(run))
     return root
 
 
@@ -379,6 +382,25 @@ def test_publish_copies_a_run_from_a_clean_tree(repo, monkeypatch):
     assert record["results_grid_sha256"].tolist() == [sha256_file(src / "results_grid.csv")]
     assert record["fingerprint_id"].tolist() == [NUMERICS_ID]
     assert not [p for p in (repo / "artifacts").iterdir() if p.name.startswith(".")]  # no staging dir left
+
+
+def test_republishing_the_same_results_keeps_the_platforms_on_record_and_the_variation(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    assert invoke_publish("out/smoke")[0] == 0
+    dest = repo / "artifacts" / "smoke"
+    other = pd.read_csv(dest / "reproductions.csv").assign(fingerprint_id="0123456789abcdef")
+    both = pd.concat([pd.read_csv(dest / "reproductions.csv"), other])
+    both.to_csv(dest / "reproductions.csv", index=False, lineterminator="\n")
+    (dest / "variation.csv").write_text("measured,elsewhere\n1,2\n")
+    (repo / "out/smoke/results.json").unlink()  # a provenance-only republication: results.json is rebuilt
+    write_json(repo / "out/smoke/results.json", results_json.build(repo / "out/smoke"))
+    assert invoke_publish("out/smoke")[0] == 0
+    assert sorted(pd.read_csv(dest / "reproductions.csv")["fingerprint_id"]) == sorted([NUMERICS_ID, "0123456789abcdef"])
+    assert (dest / "variation.csv").read_text() == "measured,elsewhere\n1,2\n"
+    edit_grid(repo / "out/smoke", lambda g: set_refusals(g, g["steps"] == 0, 1))  # different results: nothing kept
+    assert invoke_publish("out/smoke")[0] == 0
+    assert pd.read_csv(dest / "reproductions.csv")["fingerprint_id"].tolist() == [NUMERICS_ID]
+    assert not (dest / "variation.csv").exists()
 
 
 def test_publish_refuses_a_dirty_tree_and_a_dirty_run(repo, monkeypatch):
@@ -401,6 +423,7 @@ def test_publish_refuses_a_dirty_tree_and_a_dirty_run(repo, monkeypatch):
 
 def test_publish_outside_git_is_refused(tmp_path):
     run = copy_result_dir(tmp_path / "smoke")
+    write_json(run / "results.json", results_json.build(run))
     with pytest.raises(UserError, match="not a git work tree"):
         publish(run, tmp_path / "artifacts" / "smoke", cwd=tmp_path)
 

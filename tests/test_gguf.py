@@ -26,6 +26,7 @@ from rrs.hashing import sha256_file, sha256_text
 from rrs.models import load
 from rrs.plan import model_key
 from rrs.spec import HFModel, load_spec
+from rrs.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -131,11 +132,12 @@ def test_safety_tune_is_keyed_by_its_settings_and_the_file(tiny, tmp_path) -> No
     path, _ = tiny
     study = load_spec(_spec(tmp_path, path, steps=[0, 1]))
     m = study.model("tiny-tuned")
-    key = model_key(study, m, {"device": "cpu"})
+    store = Store(tmp_path / "cache")
+    key = model_key(store, study, m, {"device": "cpu"})
     retuned = m.model_copy(update={"safety_tune": m.safety_tune.model_copy(update={"lr": 1e-3})})
     other_file = m.model_copy(update={"gguf": m.gguf.model_copy(update={"sha256": "1" * 64})})
     untuned = m.model_copy(update={"safety_tune": None})
-    keys = {key, *(model_key(study, x, {"device": "cpu"}) for x in (retuned, other_file, untuned))}
+    keys = {key, *(model_key(store, study, x, {"device": "cpu"}) for x in (retuned, other_file, untuned))}
     assert len(keys) == 4
 
 
