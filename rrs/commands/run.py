@@ -127,17 +127,19 @@ def _cells_line(study) -> str:
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
     from rrs.attack import resume_step
+    from rrs.preflight import cache_dir
     from rrs.runner import prepare
 
+    cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256
-    table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.cache})")
+    table = Table(title=f"{p.study.study}: {len(p.cells)} cells (cache {p.store.root})")
     for col in ("model", "attack", "seed", "steps", "attack key", "attack ckpt", "generations cached", "est. work"):
         table.add_column(col)
     for c in p.cells:
         a = p.study.attack(c.attack)
-        done = len(c.gen_keys) - len(p.missing(c))
+        done = len(c.gen_keys) - len(p.store.missing(c))
         table.add_row(c.model, c.attack, str(c.seed), ",".join(map(str, c.steps)), c.attack_key,
-                      f"{resume_step(p.attack_dir(c.attack_key), a)}/{c.steps[-1]}", f"{done}/{len(c.gen_keys)}",
+                      f"{resume_step(p.store.attack_dir(c.attack_key), a)}/{c.steps[-1]}", f"{done}/{len(c.gen_keys)}",
                       _estimate(p, c))
     import sys
 
