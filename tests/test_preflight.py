@@ -106,8 +106,8 @@ def test_cli_refuses_in_under_5_seconds(tmp_path):
     assert cpu < 5, (cpu, wall)
 
 
-def test_cache_default_is_the_plans(monkeypatch):
-    from rrs.plan import cache_root
+def test_cache_default_is_the_stores(monkeypatch):
+    from rrs.store import cache_root
 
     for given, env in ((None, None), (None, "/tmp/c"), ("/x/y", "/tmp/c")):
         if env is None:
