@@ -30,7 +30,7 @@ lint:
 	$(PY) -m ruff check rrs tests benchmarks
 
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 reproduce: setup
 	.venv/bin/rrs run $(SPEC)
