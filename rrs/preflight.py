@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from rrs.errors import UserError
+from rrs.store import cache_root
 
 TEMP_ENTRY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 CLEAN_DEPTH = 3  # <cache>/<stage>/<key>/<entry>: where rrs.atomic puts its temp files and folders
@@ -65,7 +66,7 @@ def out_dir(out: str | Path, what: str = "--out", staging: bool = True) -> None:
 def cache_dir(cache: str | Path | None, write: bool = True) -> Path:
     """The stage cache (--cache, else $RRS_CACHE, else .cache/rrs): a folder, writable when the verb writes."""
     what = "--cache" if cache else "RRS_CACHE" if os.environ.get("RRS_CACHE") else "cache"
-    root = Path(cache or os.environ.get("RRS_CACHE") or ".cache/rrs")  # rrs.store.cache_root, without its imports
+    root = cache_root(cache)
     if not write:
         if root.exists() and not root.is_dir():
             raise UserError(f"{what} {root}: exists and is not a directory")

@@ -239,6 +239,19 @@ def test_python_comes_from_the_distribution_and_satisfies_requires_python():
 # --- the locks against pyproject.toml and each other ----------------------------------------------------------------
 
 
+def lock_hashes(text: str) -> dict[str, set[str]]:
+    """Every sha256 a lock lists, by canonical package name."""
+    out: dict[str, set[str]] = {}
+    name = None
+    for line in text.splitlines():
+        pin = re.match(r"([a-z0-9][a-z0-9._-]*)==", line)
+        if pin:
+            name = canonicalize_name(pin.group(1))
+        elif "--hash=sha256:" in line and name:
+            out.setdefault(name, set()).add(line.split("--hash=sha256:")[1].split()[0])
+    return out
+
+
 def parse_lock(text: str) -> tuple[dict[str, str], dict[str, int], list[str]]:
     """Versions and hash counts by normalised name, and every requirement line that is not `name==version`."""
     versions: dict[str, str] = {}
@@ -340,18 +353,7 @@ def test_the_two_locks_differ_only_in_torch_and_the_cuda_packages():
     assert drift == {}
     assert Version(cpu_versions["torch"]).public == cuda_versions["torch"]
 
-    def hashes_of(text: str) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        name = None
-        for line in text.splitlines():
-            pin = re.match(r"([a-z0-9][a-z0-9._-]*)==", line)
-            if pin:
-                name = canonicalize_name(pin.group(1))
-            elif "--hash=sha256:" in line and name:
-                out.setdefault(name, set()).add(line.split("--hash=sha256:")[1].split()[0])
-        return out
-
-    cuda_hashes, cpu_hashes = hashes_of(cuda), hashes_of(cpu)
+    cuda_hashes, cpu_hashes = lock_hashes(cuda), lock_hashes(cpu)
     assert [n for n in cpu_hashes if n != "torch" and cpu_hashes[n] != cuda_hashes[n]] == []
 
 

@@ -10,24 +10,12 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from test_container import lock_disagreements, parse_lock
+from test_container import lock_disagreements, lock_hashes, parse_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 REQ = ROOT / "requirements"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 HEAVY = ("torch", "transformers", "peft", "sentence-transformers", "accelerate", "tokenizers", "safetensors")
-
-
-def _hashes(text: str) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    name = None
-    for line in text.splitlines():
-        pin = re.match(r"([a-z0-9][a-z0-9._-]*)==", line)
-        if pin:
-            name = canonicalize_name(pin.group(1))
-        elif "--hash=sha256:" in line and name:
-            out.setdefault(name, set()).add(line.split("--hash=sha256:")[1].split()[0])
-    return out
 
 
 @pytest.mark.parametrize("lock,least", [("dev", 60), ("check", 20), ("tools", 1)])
@@ -47,7 +35,7 @@ def test_dev_lock_is_cpu_lock_plus_every_extra_but_gpu() -> None:
     dev_v, cpu_v = parse_lock(dev)[0], parse_lock(cpu)[0]
     assert dev_v["torch"] == "2.13.0+cpu"
     assert {n: v for n, v in cpu_v.items() if dev_v.get(n) != v} == {}  # every cpu.lock pin, the same version
-    dev_h, cpu_h = _hashes(dev), _hashes(cpu)
+    dev_h, cpu_h = lock_hashes(dev), lock_hashes(cpu)
     assert [n for n in cpu_h if dev_h[n] != cpu_h[n]] == []
 
 
