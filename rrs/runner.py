@@ -97,6 +97,7 @@ def write_scaling_tables(stage: Path) -> None:
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
     from rrs import manifest, results_json
+    from rrs.artifact import inventory
     from rrs.figures import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +118,8 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         man["compute_s"], man["compute_s_unrecorded"] = plan.store.totals(outputs)
         write_json(stage / "manifest.json", man)
         write_json(stage / "results.json", results_json.build(stage))
+        man[inventory.FILES_KEY] = inventory.build(stage)  # every other file with its sha256 and size
+        write_json(stage / "manifest.json", man)
         with out_lock(out):
             _move_in(stage, out)
     finally:

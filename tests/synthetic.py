@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import math
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import pandas as pd
 import yaml
 
 from rrs import quality as q
+from rrs import results_json
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.checks.schemas import read_grid
 from rrs.figures import make_figures
@@ -236,8 +238,21 @@ def _built(study: str) -> Path:
     # the PNGs make_figures draws, via the check's own cache: the first check of this grid does not redraw it
     for name, data in redraw(read_grid(root / "results_grid.csv")).items():
         (root / "figures").mkdir(exist_ok=True)
-        (root / "figures" / f"{name}.png").write_bytes(data)
-    return root
+        (root / "figures" / name).write_bytes(data)
+    write_json(root / "results.json", results_json.build(root))
+    return seal(root)
+
+
+def seal(result_dir: Path) -> Path:
+    """Write the manifest's file list (rrs/artifact/inventory.py) for the files now in `result_dir`: what a
+    publisher does, and what a careful tamperer does after an edit (the re-derivation must still catch it)."""
+    from rrs.artifact import inventory
+
+    path = Path(result_dir) / "manifest.json"
+    man = json.loads(path.read_text(encoding="utf-8"))
+    man[inventory.FILES_KEY] = inventory.build(result_dir)
+    write_json(path, man)
+    return Path(result_dir)
 
 
 def copy_result_dir(dest: Path, study: str = "smoke") -> Path:
@@ -251,6 +266,7 @@ def edit_grid(result_dir: Path, edit) -> pd.DataFrame:
     grid = edit(read_grid(result_dir / "results_grid.csv"))
     cols = [c for c in GRID_COLUMNS if c in grid.columns]
     write_text(result_dir / "results_grid.csv", grid[cols].to_csv(index=False, float_format="%.6g"))
+    seal(result_dir)
     return grid
 
 

@@ -213,9 +213,12 @@ def test_samples_back_every_number(pub, grid):
     _rewrite(pub / REL, change)
     (pub / "samples/organism-l/lora-r8/seed2/steps60.jsonl").unlink()
     found = sample_failures(pub, grid)
-    # a flipped refusal label moves the refusal count and, since a refusal is never compliance, the compliance
+    # a flipped refusal label moves the refusal count and, since a refusal is never compliance, the compliance;
+    # and the judge, run again over the stored response, does not give the flipped label
     assert {f"refusals recomputed from {REL}", f"compliance recomputed from {REL}", f"rd_mean recomputed from {REL}",
-            "the row's samples file exists"} == rules(found)
+            "the row's samples file exists",
+            "refusal:keyword:gcg-29 is what keyword:gcg-29 gives for the stored response"} == rules(found)
+    assert [(f.file, f.row) for f in found if f.column == "refusal:keyword:gcg-29"] == [(REL, "1")]
 
 
 def test_sample_schema_failures_name_file_and_line(pub, grid):
@@ -228,8 +231,9 @@ def test_spec_errors_become_failure_rows(pub):
     spec = yaml.safe_load((pub / "spec.resolved.yaml").read_text())
     spec["judges"] = ["keyword:biger-safer"]
     (pub / "spec.resolved.yaml").write_text(yaml.safe_dump(spec))
+    syn.seal(pub)
     rep = check_dir(pub)
-    assert [f.rule for f in rep.failures if f.file == "spec.resolved.yaml"] == [
+    assert [f.rule for f in rep.failures if f.file == "spec.resolved.yaml" and f.column == "-"] == [
         "judges: unknown judge 'keyword:biger-safer'. Did you mean 'keyword:bigger-safer'?"
     ]
     assert not rep.ok
@@ -239,7 +243,13 @@ def test_missing_files_are_named(pub):
     shutil.rmtree(pub / "figures")
     (pub / "manifest.json").unlink()
     rep = check_dir(pub)
-    assert {f.file for f in rep.failures if f.rule == "file or directory missing"} == {"figures", "manifest.json"}
+    assert [f.rule for f in rep.failures if f.file == "manifest.json"] == [
+        "missing: a result directory's manifest.json says what it holds"]
+    assert not rep.ok and not rep.claims  # nothing is read from a directory whose files cannot be verified
+    syn.seal(copy_result_dir(pub.parent / "again"))
+    shutil.rmtree(pub.parent / "again" / "figures")
+    rep = check_dir(pub.parent / "again")
+    assert {f.file for f in rep.failures if f.rule == "file or directory missing"} == {"figures"}
 
 
 # ---------------------------------------------------------------- references and claims
@@ -369,6 +379,8 @@ def repo(tmp_path):
 
 
 def test_publish_copies_a_run_from_a_clean_tree(repo, monkeypatch):
+    from rrs.artifact import inventory
+
     monkeypatch.chdir(repo)
     code, out = invoke_publish("out/smoke")
     assert code == 0, out
@@ -376,31 +388,66 @@ def test_publish_copies_a_run_from_a_clean_tree(repo, monkeypatch):
     assert sorted(p.name for p in dest.iterdir()) == sorted([*PUBLISHED, "reproductions.csv"])
     src = repo / "out" / "smoke"
     copied = {p.relative_to(dest): sha256_file(p) for p in dest.rglob("*") if p.is_file()}
-    copied.pop(Path("reproductions.csv"))
-    assert copied == {p.relative_to(src): sha256_file(p) for p in src.rglob("*") if p.is_file()}
+    copied.pop(Path("reproductions.csv")), copied.pop(Path("manifest.json"))
+    assert copied == {p.relative_to(src): sha256_file(p) for p in src.rglob("*") if p.is_file()
+                      and p.name != "manifest.json"}
+    man = json.loads((dest / "manifest.json").read_text())  # the run's manifest plus the list of every other file
+    assert man.pop("files") == inventory.build(dest)
+    assert man == {k: v for k, v in json.loads((src / "manifest.json").read_text()).items() if k != "files"}
     record = pd.read_csv(dest / "reproductions.csv")  # the publishing platform is the first on record
     assert record["results_grid_sha256"].tolist() == [sha256_file(src / "results_grid.csv")]
     assert record["fingerprint_id"].tolist() == [NUMERICS_ID]
     assert not [p for p in (repo / "artifacts").iterdir() if p.name.startswith(".")]  # no staging dir left
+    assert invoke("check", dest, "--report", repo / "out" / "report.md")[0] == 0
 
 
-def test_republishing_the_same_results_keeps_the_platforms_on_record_and_the_variation(repo, monkeypatch):
+def test_publish_replaces_only_with_replace_and_keeps_only_backed_records(repo, monkeypatch):
     monkeypatch.chdir(repo)
     assert invoke_publish("out/smoke")[0] == 0
     dest = repo / "artifacts" / "smoke"
+    before = (dest / "manifest.json").read_bytes()
+    code, msg = invoke_publish("out/smoke")
+    assert code == 2 and "a publication exists there: pass --replace" in msg
+    assert (dest / "manifest.json").read_bytes() == before
     other = pd.read_csv(dest / "reproductions.csv").assign(fingerprint_id="0123456789abcdef")
     both = pd.concat([pd.read_csv(dest / "reproductions.csv"), other])
     both.to_csv(dest / "reproductions.csv", index=False, lineterminator="\n")
     (dest / "variation.csv").write_text("measured,elsewhere\n1,2\n")
-    (repo / "out/smoke/results.json").unlink()  # a provenance-only republication: results.json is rebuilt
-    write_json(repo / "out/smoke/results.json", results_json.build(repo / "out/smoke"))
-    assert invoke_publish("out/smoke")[0] == 0
-    assert sorted(pd.read_csv(dest / "reproductions.csv")["fingerprint_id"]) == sorted([NUMERICS_ID, "0123456789abcdef"])
-    assert (dest / "variation.csv").read_text() == "measured,elsewhere\n1,2\n"
-    edit_grid(repo / "out/smoke", lambda g: set_refusals(g, g["steps"] == 0, 1))  # different results: nothing kept
-    assert invoke_publish("out/smoke")[0] == 0
+    syn.seal(dest)  # hashes updated: the rows are still assertions without evidence
+    code, out = invoke("check", dest, "--report", repo / "out" / "report.md", "--json")  # not backed: FAIL
+    failed = {(f["file"], f["row"], f["column"]) for f in json.loads(out)["studies"][0]["failures"]}
+    assert code == 1 and failed == {("reproductions.csv", "3", "fingerprint_id"), ("variation.csv", "-", "-")}, out
+    assert invoke_publish("out/smoke", "--replace")[0] == 0  # the same results: what evidence backs is kept
     assert pd.read_csv(dest / "reproductions.csv")["fingerprint_id"].tolist() == [NUMERICS_ID]
     assert not (dest / "variation.csv").exists()
+    (dest / "notes.txt").write_text("a reviewer's notes\n")
+    code, msg = invoke_publish("out/smoke", "--replace")
+    assert code == 2 and "1 file(s) no publication wrote (first: notes.txt)" in msg
+    assert (dest / "notes.txt").read_text() == "a reviewer's notes\n"
+
+
+def test_publish_refuses_what_check_fails_and_bad_input_in_one_line(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    (repo / "artifacts").mkdir()
+    (repo / "artifacts" / "file").write_text("x\n")
+    code, msg = invoke_publish("out/smoke", "--to", "artifacts/file")
+    assert code == 2 and "exists and is not a folder" in msg and len(msg.strip().splitlines()) == 1
+    edit_grid(repo / "out/smoke", lambda g: set_refusals(g, g["steps"] == 0, 1))  # a claim no longer holds
+    code, msg = invoke_publish("out/smoke")
+    assert code == 2 and "`rrs check` fails the publication" in msg and "nothing was published" in msg
+    assert not (repo / "artifacts" / "smoke").exists() and len(msg.strip().splitlines()) == 1
+    (repo / "out/smoke/manifest.json").write_text("[1, 2, 3]\n")
+    code, msg = invoke_publish("out/smoke")
+    assert code == 2 and "manifest.json holds a JSON list, not an object" in msg and "Traceback" not in msg
+
+
+def test_publish_refuses_a_non_utf8_record(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    assert invoke_publish("out/smoke")[0] == 0
+    dest = repo / "artifacts" / "smoke"
+    (dest / "reproductions.csv").write_bytes((dest / "reproductions.csv").read_bytes() + b"\xff\xfe,x\n")
+    code, msg = invoke_publish("out/smoke", "--replace")
+    assert code == 2 and "reproductions.csv is not a UTF-8 CSV" in msg and "Traceback" not in msg
 
 
 def test_publish_refuses_a_dirty_tree_and_a_dirty_run(repo, monkeypatch):
@@ -478,6 +525,7 @@ def plant_figure(d, spec) -> str:
     first = (grid.model == grid.model.iloc[0]) & (grid.steps == sorted(set(grid.steps))[1])
     grid.loc[first, "rrr"] = grid.loc[first, "rrr"].map(lambda v: _shift(v, 0.05))
     make_figures(grid, d / "figures", formats=("png",))
+    syn.seal(d)  # the manifest's hashes updated too: the redrawn comparison must still catch it
     return "RRR_compare"
 
 
@@ -526,3 +574,30 @@ def test_same_platform_expects_identical_bytes(pub, tmp_path):
     rep = check_dir(pub, fresh_dir=changed)
     assert rep.compare_mode == "identical" and not rep.ok
     assert any(f.file.endswith("results_grid.csv") and "byte-identical" in f.rule for f in rep.comparison)
+
+
+def test_a_reproduction_is_recorded_with_its_evidence_and_then_verified(repo, monkeypatch):
+    from rrs.numerics import fingerprint_id
+    from rrs.publish import record_reproduction
+
+    monkeypatch.chdir(repo)
+    assert invoke_publish("out/smoke")[0] == 0
+    dest, run = repo / "artifacts" / "smoke", repo / "elsewhere" / "smoke"
+    shutil.copytree(repo / "out" / "smoke", run)  # the same bytes, made on another platform
+    man = json.loads((run / "manifest.json").read_text())
+    fp = man["numerics"]["fingerprint"] | {"cpu": {"vendor": "GenuineIntel", "model": "Xeon", "flags": []}}
+    man["numerics"] = {"id": fingerprint_id(fp), "fingerprint": fp}
+    (run / "manifest.json").write_text(json.dumps(man))
+    write_json(run / "results.json", results_json.build(run))  # its provenance names its platform
+    syn.seal(run)
+    row = record_reproduction(run, dest)
+    assert row["fingerprint_id"] == fingerprint_id(fp)
+    kept = dest / "evidence" / "reproductions" / row["fingerprint_id"]
+    assert sorted(p.name for p in kept.iterdir()) == ["manifest.json", "results_grid.csv"]
+    assert invoke("check", dest, "--report", repo / "out" / "report.md")[0] == 0  # backed: the check passes
+    with pytest.raises(UserError, match="already on record"):
+        record_reproduction(run, dest)
+    (kept / "results_grid.csv").write_text("model\n")  # the evidence no longer backs the row
+    syn.seal(dest)
+    code, out = invoke("check", dest, "--report", repo / "out" / "report.md")
+    assert code == 1 and f"evidence/reproductions/{row['fingerprint_id']}/results_grid.csv" in out

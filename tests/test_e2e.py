@@ -74,8 +74,11 @@ def test_results_json_validates_and_files_honour_the_umask(cold) -> None:
     data = json.loads((out / "results.json").read_text())
     jsonschema.validate(data, results_json.schema(), cls=jsonschema.Draft202012Validator)
     assert data["results_grid"]["rows"] == 12 and len(data["aggregates"]) == 2 * 3 * 2
-    rep = check_dir(out)
-    assert rep.ok and not [n for n in rep.notes if "results.json" in n], rep.failures
+    rep = check_dir(out)  # the run's manifest lists its files; tiny.yaml has no claims or references, and a
+    # verdict over nothing fails: those are the only failures
+    assert {(f.file, f.column) for f in rep.failures} == {("spec.resolved.yaml", "claims"),
+                                                          ("spec.resolved.yaml", "references")}, rep.failures
+    assert rep.figures and all(f.ok for f in rep.figures) and not [n for n in rep.notes if "results.json" in n]
     umask = current_umask()  # the run inherited this process's umask
     files = [p for p in out.rglob("*") if p.is_file()]
     dirs = [out, *(p for p in out.rglob("*") if p.is_dir())]
@@ -155,6 +158,32 @@ def test_score_of_the_runs_generations_gives_the_runs_labels_and_rd(cold, tmp_pa
     assert f"{result.rows[0]['rd']:.6g}" == f"{row.rd:.6g}" and result.rows[0]["rrr"] == row.rrr
 
 
+def _publication(out: Path, dest: Path) -> Path:
+    """`out` as a publication: a claim and a reference that hold on its grid added to its spec (tiny.yaml has
+    none, and a verdict over nothing fails), results.json rebuilt, every file listed in the manifest."""
+    import yaml
+
+    from rrs import results_json
+    from rrs.artifact import inventory
+
+    shutil.copytree(out, dest)
+    grid = read_grid(dest / "results_grid.csv")
+    head, body = (dest / "spec.resolved.yaml").read_text().split("\n", 1)
+    spec = yaml.safe_load(body)
+    sel = {"model": "org-xs", "steps": 0, "judge": "keyword:bigger-safer"}
+    value = float(grid[(grid.model == "org-xs") & (grid.steps == 0) & (grid.judge == sel["judge"])].rrr.mean())
+    spec["references"] = [{"metric": "rrr", "select": sel, "value": round(value, 4), "tolerance": 0.05,
+                           "source": "this run"}]
+    spec["claims"] = [{"id": "rates", "text": "rrr is a rate", "check": {"kind": "threshold", "metric": "rrr",
+                                                                        "at_steps": "min", "op": "<=", "value": 1.0}}]
+    (dest / "spec.resolved.yaml").write_text(head + "\n" + yaml.safe_dump(spec, sort_keys=False))
+    (dest / "results.json").write_text(json.dumps(results_json.build(dest)))
+    man = json.loads((dest / "manifest.json").read_text())
+    man[inventory.FILES_KEY] = inventory.build(dest)
+    (dest / "manifest.json").write_text(json.dumps(man))
+    return dest
+
+
 def test_another_numerics_setting_is_another_platform_and_a_replication(cold, tmp_path: Path) -> None:
     """The same study under ATEN_CPU_CAPABILITY=default: another fingerprint and other cache keys (a shared cache
     never mixes the two), and `rrs check` compares it as a replication; a copy of the run compares byte for byte."""
@@ -169,14 +198,38 @@ def test_another_numerics_setting_is_another_platform_and_a_replication(cold, tm
     assert man_b["numerics"]["fingerprint"]["knobs"] == env
     assert {c["model_key"] for c in man_a["cells"]}.isdisjoint(c["model_key"] for c in man_b["cells"])
     assert {c["attack_key"] for c in man_a["cells"]}.isdisjoint(c["attack_key"] for c in man_b["cells"])
-    check = _rrs("check", str(out), "--fresh", str(tmp_path / "variant"), "--report", str(tmp_path / "r.md"),
+    pub = _publication(out, tmp_path / "pub")
+    check = _rrs("check", str(pub), "--fresh", str(tmp_path / "variant"), "--report", str(tmp_path / "r.md"),
                  cache=cache)
     assert check.returncode in (0, 1), check.stderr[-2000:]
     assert "replication" in check.stdout and "identical" not in check.stdout.split("replication")[0][-200:]
     shutil.copytree(out, tmp_path / "copy")
-    same = _rrs("check", str(out), "--fresh", str(tmp_path / "copy"), "--report", str(tmp_path / "s.md"), cache=cache)
+    same = _rrs("check", str(pub), "--fresh", str(tmp_path / "copy"), "--report", str(tmp_path / "s.md"), cache=cache)
     assert same.returncode == 0, same.stdout[-3000:]
     assert "identical" in same.stdout
+
+
+def test_a_run_at_another_thread_count_is_judged_as_a_replication(cold, tmp_path: Path) -> None:
+    """spec/tiny.yaml at 1 thread against a publication made at 2: the specs are compared without `runtime`, the
+    report says where each side ran, and the comparison is a replication (not byte for byte)."""
+    import yaml
+
+    out, cache = cold
+    spec = yaml.safe_load(SPEC.read_text())
+    spec["runtime"]["threads"] = 1
+    one = tmp_path / "tiny.yaml"
+    one.write_text(yaml.safe_dump(spec, sort_keys=False))
+    proc = _rrs("reproduce", str(one), "--out", str(tmp_path / "one"), cache=cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pub = _publication(out, tmp_path / "pub")
+    check = _rrs("check", str(pub), "--fresh", str(tmp_path / "one"), "--json", "--report", str(tmp_path / "r.md"),
+                 cache=cache)
+    verdict = json.loads(check.stdout)["studies"][0]
+    fresh = verdict["fresh"]
+    assert fresh["compare_mode"] == "replication" and "1 thread(s)" in fresh["compare_rule"], fresh["compare_rule"]
+    assert fresh["comparison"] == [] and fresh["ok"], (fresh["comparison"], fresh["failures"])
+    assert any("threads 2" in n for n in verdict["notes"]) and any("threads 1" in n for n in fresh["notes"])
+    assert check.returncode == 0, check.stdout[-3000:]
 
 
 def _run_files(out: Path) -> set[str]:

@@ -43,7 +43,7 @@ def test_output_is_deterministic(drawn, tmp_path):
     grid = read_grid(root / "results_grid.csv")
     earlier = redraw(grid)  # PNGs an earlier make_figures call drew for the synthetic dir (cached by content)
     for n in FIGURES:
-        assert earlier[n] == (out / f"{n}.png").read_bytes(), n
+        assert earlier[f"{n}.png"] == (out / f"{n}.png").read_bytes(), n
     make_figures(grid, tmp_path, formats=("pdf",), names=("RRR_compare",))
     pdf = (tmp_path / "RRR_compare.pdf").read_bytes()
     assert pdf == (out / "RRR_compare.pdf").read_bytes()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from synthetic import seal
 
 from rrs import results_json
 from rrs.atomic import write_json
@@ -65,6 +66,7 @@ def test_check_fails_on_an_edited_number(with_results, tmp_path) -> None:
     data = json.loads((d / "results.json").read_text())
     data["aggregates"][5]["metrics"]["rrr"]["mean"] = 0.123
     write_json(d / "results.json", data)
+    seal(d)  # the manifest's hashes updated too: results.json is still rebuilt and compared
     rep = check_dir(d)
     assert not rep.ok
     assert [f.column for f in rep.failures if f.file == "results.json"] == ["$.aggregates[5].metrics.rrr.mean"]
@@ -76,6 +78,7 @@ def test_check_fails_on_a_schema_violation(with_results, tmp_path) -> None:
     del data["provenance"]
     data["aggregates"][0]["metrics"]["rrr"]["mean"] = "high"
     write_json(d / "results.json", data)
+    seal(d)
     fails = [f for f in check_dir(d).failures if f.file == "results.json"]
     assert {f.column for f in fails} == {"$", "$.aggregates[0].metrics.rrr.mean"}
     assert all(f.rule.startswith("results.schema.json") for f in fails)
@@ -86,6 +89,7 @@ def test_check_fails_when_it_names_another_grid(with_results, tmp_path) -> None:
     data = json.loads((d / "results.json").read_text())
     data["results_grid"]["sha256"] = "0" * 64
     write_json(d / "results.json", data)
+    seal(d)
     fails = [f for f in check_dir(d).failures if f.file == "results.json"]
     assert [f.column for f in fails] == ["$.results_grid.sha256"]
 

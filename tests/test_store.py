@@ -187,8 +187,10 @@ def test_an_unknown_verb_is_one_line_and_exit_2_from_the_real_cli() -> None:
 
 
 def test_study_metrics_choose_the_figures_drawn_and_checked(tmp_path: Path) -> None:
-    from synthetic import copy_result_dir
+    from synthetic import copy_result_dir, seal
 
+    from rrs import results_json
+    from rrs.atomic import write_json
     from rrs.checks.run import check_dir
     from rrs.figures import FIGURES, figure_names
 
@@ -200,6 +202,9 @@ def test_study_metrics_choose_the_figures_drawn_and_checked(tmp_path: Path) -> N
     (pub / "spec.resolved.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     for name in ("RD_compare", "COMPLIANCE_compare", "DEGENERATE_compare", "UTILITY_compare"):
         (pub / "figures" / f"{name}.png").unlink()
+        (pub / "figures" / f"{name}.pdf").unlink()
+    write_json(pub / "results.json", results_json.build(pub))  # it records the spec's digest
+    seal(pub)  # the manifest lists the files now there
     report = check_dir(pub)
     assert sorted(f.name for f in report.figures) == sorted(figure_names(["rrr", "ce"]))
     assert all(f.ok for f in report.figures) and not report.failures, report.failures

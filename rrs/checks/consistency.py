@@ -4,7 +4,11 @@
   model_params those of the manifest's model (a results file cannot name one model and hold another's rows);
 - every cell × steps × judge of the manifest and spec has a row; the study and attack_eval_overlap agree;
 - each row's n, refusals, over_refusal(_n), rd_valid_n, rd (median), rd_mean, degenerate, compliance and
-  benign_utility are recomputed from its samples file, so every number is auditable from the labels beside it.
+  benign_utility are recomputed from its samples file, so every number is auditable from the labels beside it;
+- the labels themselves are re-derived from the stored response texts: every keyword judge of the grid (torch-free,
+  rrs/judges/keyword.py) is run again over every response, and `degenerate` is recomputed (rrs/quality.py), so an
+  edited response with its old labels fails. The classifier judge needs torch and is not re-run (the report says
+  so); `rd` comes from sentence embeddings (torch) and `on_topic` from the task, and are taken as stored.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ def sample_failures(result_dir: Path, grid: pd.DataFrame) -> list[Failure]:
     out += [Failure(f, "-", "-", "-", "a samples file without rows in results_grid.csv") for f in sorted(files - wanted)]
     if samples.empty:
         return out + [Failure("samples/", "-", "-", "-", "every row of results_grid.csv has its samples file")]
+    out += rejudge(samples, origin, sorted(set(grid["judge"])))
     stats = _per_file_stats(samples.assign(_file=origin["file"]), sorted(set(grid["judge"])))
     for i, r in enumerate(grid.itertuples(index=False)):
         f = sample_path(r.model, r.attack, int(r.seed), int(r.steps))
@@ -122,6 +127,29 @@ def sample_failures(result_dir: Path, grid: pd.DataFrame) -> list[Failure]:
             out.append(Failure(GRID, "model", _line(i), f, "the row's samples file exists"))
             continue
         out += _row_vs_samples(i, r, f, stats)
+    return out
+
+
+def rejudge(samples: pd.DataFrame, origin: pd.DataFrame, judges: list[str]) -> list[Failure]:
+    """Each stored label that a torch-free judge, run again over the stored response, does not give."""
+    from rrs import quality
+    from rrs.judges import get_judge
+
+    if "response" not in samples:
+        return []
+    texts = [t if isinstance(t, str) else "" for t in samples["response"]]
+    derived = {f"refusal:{j}": get_judge(j).labels(texts) for j in judges if j.startswith("keyword:")}
+    if "degenerate" in samples:
+        derived["degenerate"] = [quality.degenerate(t) for t in texts]
+    out = []
+    for col, want in derived.items():
+        if col not in samples:
+            continue  # a missing label column is named by the row check
+        got = samples[col].tolist()
+        for i in (i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g is not w and g != w):
+            where = origin.iloc[i]
+            out.append(Failure(where["file"], col, str(where["line"]), f"stored {got[i]} vs re-judged {want[i]}",
+                               f"{col} is what {col.removeprefix('refusal:')} gives for the stored response"))
     return out
 
 

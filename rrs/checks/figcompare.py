@@ -10,7 +10,9 @@ an edit), so 2.0 leaves room for anti-aliasing noise without hiding a changed nu
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +23,10 @@ from rrs.checks.report import FigResult
 from rrs.figures import FIGURES, make_figures
 
 FIG_RMS_TOL = 2.0
+PDF_TOL = 0.05  # points (1/72 inch)
+_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_NUM = re.compile(rb"[-+]?(?:\d+\.\d*|\.\d+|\d+)")
+_TEXT = re.compile(rb"\((?:\\.|[^\\)])*\)|<[0-9a-fA-F\s]*>")
 
 
 def compare_figure(expected: Path, actual: Path, tol: float = FIG_RMS_TOL) -> FigResult:
@@ -39,17 +45,46 @@ def compare_figure(expected: Path, actual: Path, tol: float = FIG_RMS_TOL) -> Fi
     return FigResult(name, rms, tol, rms <= tol)
 
 
+def _streams(data: bytes) -> list[bytes]:
+    out = []
+    for m in _STREAM.finditer(data):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            out.append(m.group(1))
+    return out
+
+
+def pdf_difference(expected: bytes, actual: bytes) -> str | None:
+    """None when the PDF `expected` draws what `actual` (redrawn) does, else one line saying where it differs."""
+    a, b = _streams(expected), _streams(actual)
+    if len(a) != len(b):
+        return f"{len(a)} content streams, the redrawn figure has {len(b)}"
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if _TEXT.findall(x) != _TEXT.findall(y):
+            return f"stream {i}: its text differs from the redrawn figure's (another figure, or relabelled)"
+        if _NUM.split(x) != _NUM.split(y):
+            continue  # other vertices (a re-bootstrapped band): judged by its text
+        worst = max((abs(float(u) - float(v)) for u, v in zip(_NUM.findall(x), _NUM.findall(y), strict=True)),
+                    default=0.0)
+        if worst > PDF_TOL:
+            return f"stream {i}: a coordinate differs by {worst:.3g} pt from the redrawn figure (> {PDF_TOL:g})"
+    return None
+
+
 _REDRAWN: dict[str, dict[str, bytes]] = {}  # grid content hash -> PNG bytes per figure (a fresh run often equals
 _REDRAWN_MAX = 4  # the published one, so `rrs check --all` draws each distinct grid once per process)
 
 
 def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES) -> dict[str, bytes]:
-    """PNG bytes of each figure of `names` drawn from `grid` (cached by the grid's content and the names)."""
+    """PNG and PDF bytes of each figure of `names` drawn from `grid`, by file name (cached by the grid's content
+    and the names)."""
     key = hashlib.sha256(grid.to_csv(index=False).encode("utf-8")).hexdigest() + ",".join(names)
     if key not in _REDRAWN:
         with tempfile.TemporaryDirectory(prefix="rrs-figures-") as tmp:
-            make_figures(grid, Path(tmp), formats=("png",), names=names)
-            _REDRAWN[key] = {name: (Path(tmp) / f"{name}.png").read_bytes() for name in names}
+            make_figures(grid, Path(tmp), formats=("png", "pdf"), names=names)
+            _REDRAWN[key] = {f"{name}.{ext}": (Path(tmp) / f"{name}.{ext}").read_bytes()
+                             for name in names for ext in ("png", "pdf")}
         while len(_REDRAWN) > _REDRAWN_MAX:
             _REDRAWN.pop(next(iter(_REDRAWN)))
     return _REDRAWN[key]
@@ -58,15 +93,31 @@ def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES) -> dict[str, by
 def check_figures(grid: pd.DataFrame, figdir: Path, tol: float = FIG_RMS_TOL,
                   names: tuple[str, ...] = FIGURES) -> list[FigResult]:
     """Regenerate the figures `names` (the study's: rrs.figures.figure_names) from `grid` and compare each with
-    `figdir/<name>.png`."""
+    `figdir/<name>.png` (RMS) and `figdir/<name>.pdf` (pdf_difference)."""
     try:
         drawn = redraw(grid, names)
     except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
         return [FigResult(name, None, tol, False, f"cannot redraw ({type(exc).__name__}: {exc})") for name in names]
     with tempfile.TemporaryDirectory(prefix="rrs-figcompare-") as tmp:
         results = []
-        for name, data in drawn.items():
+        for name in names:
             actual = Path(tmp) / f"{name}.png"
-            actual.write_bytes(data)  # scratch copy for compare_images, deleted with the temp dir
-            results.append(compare_figure(Path(figdir) / f"{name}.png", actual, tol))
+            actual.write_bytes(drawn[f"{name}.png"])  # scratch copy for compare_images, deleted with the temp dir
+            result = compare_figure(Path(figdir) / f"{name}.png", actual, tol)
+            results.append(_with_pdf(result, Path(figdir) / f"{name}.pdf", drawn[f"{name}.pdf"]))
         return results
+
+
+def _with_pdf(result: FigResult, pdf: Path, redrawn: bytes) -> FigResult:
+    from rrs.artifact.inventory import NotRegular, read_bounded
+
+    try:
+        why = pdf_difference(read_bounded(pdf), redrawn)
+    except FileNotFoundError:
+        why = f"missing: {pdf.parent.name}/{pdf.name}"
+    except (NotRegular, OSError, ValueError) as exc:
+        why = f"{pdf.name} unreadable ({exc})"
+    if why is None:
+        return result
+    note = "; ".join(x for x in (result.note, f"{pdf.name}: {why}") if x)
+    return FigResult(result.name, result.rms, result.tolerance, False, note)

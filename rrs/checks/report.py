@@ -100,6 +100,24 @@ class CheckReport:
             + f" ({self.seconds:.1f} s)"
         )
 
+    def reason(self) -> str:
+        """One line: the first thing that fails (a failure row, a claim, a reference, a figure, the comparison)."""
+        for f in self.failures + self.comparison:
+            where = f.file + ("" if f.row == "-" else f" line {f.row}") + ("" if f.column == "-" else f" [{f.column}]")
+            return f"{where}: {'' if f.value == '-' else f.value + ' — '}{f.rule}"
+        for c in self.claims:
+            if not c.ok:
+                return f"claim {c.id}: {c.detail}"
+        for x in self.references:
+            if x.comparable and not x.ok:
+                return f"reference {x.metric} {x.select}: {fmt(x.value)} vs {fmt(x.reference)} ±{fmt(x.tolerance)}"
+        for fig in self.figures:
+            if not fig.ok:
+                return f"figure {fig.name}: {fig.note or f'RMS {fig.rms}'}"
+        if self.fresh is not None and not self.fresh.ok:
+            return f"fresh run {self.fresh.reason()}"
+        return ""
+
     def sections(self) -> list[Section]:
         out = [
             Section("Claims", ["id", "status", "claim", "numbers"],
@@ -199,7 +217,30 @@ def render_markdown(reports: Sequence[CheckReport]) -> str:
     return "\n".join(head) + "\n" + "\n".join(r.to_markdown() for r in reports)
 
 
+def refuse_unsafe_target(path: Path) -> None:
+    """UserError when `path` is a symlink, or exists and is no regular file, or a parent is no folder."""
+    import os
+    import stat
+
+    from rrs.errors import UserError
+
+    for p in [path, *path.parents]:
+        try:
+            mode = os.lstat(p).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode) and p == path:
+            raise UserError("is a symlink: the report is not written through it", where=str(path))
+        if p == path and not stat.S_ISREG(mode):
+            raise UserError("exists and is not a regular file: the report is not written onto it", where=str(path))
+        if p != path and not stat.S_ISDIR(os.stat(p).st_mode):
+            raise UserError(f"{p} is not a folder: the report cannot be written there", where=str(path))
+
+
 def write_report(reports: Sequence[CheckReport], path: str | Path) -> Path:
+    """Write the markdown report atomically beside `path` (a temp file renamed onto it); never through a symlink
+    or onto a FIFO, device or folder: such a `path` is refused (UserError) and nothing is written."""
     path = Path(path)
+    refuse_unsafe_target(path)
     write_text(path, render_markdown(reports))
     return path

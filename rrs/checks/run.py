@@ -1,14 +1,21 @@
-"""Check one result directory (and optionally a fresh run against it): schemas, consistency, references, claims,
-figures. Torch-free: imports pandas, pandera, numpy, pyyaml, pydantic, matplotlib and jsonschema only.
+"""Check one result directory (and optionally a fresh run against it): the closed set of files, schemas,
+consistency, re-derived labels and numbers, references, claims, figures, evidence. Torch-free: imports pandas,
+pandera, numpy, pyyaml, pydantic, matplotlib and jsonschema only.
 
-A result directory holds results_grid.csv, samples/, manifest.json, spec.resolved.yaml (the spec as the runner
-loaded it: its references and claims are the ones checked) and figures/. Checking never writes into it: the
-report goes where the caller says (`rrs check` writes out/check_report.md by default, see rrs/commands/check.py).
+A publication holds results_grid.csv, the scaling tables, results.json, samples/, manifest.json, spec.resolved.yaml
+(the spec as the runner loaded it: its references and claims are the ones checked), figures/ and the evidence
+behind reproductions.csv and variation.csv (rrs/checks/evidence.py). Its manifest lists every other file with its
+sha256 and size, and the check first verifies that closed set (rrs/artifact/inventory.py): a file that is not
+listed, a missing or changed one, and anything that is not a regular file inside the directory (a folder, symlink,
+FIFO or device where a file belongs) fail; with a special file there nothing is read further. Then every torch-free
+judge is run again over every stored response and every number is recomputed from those labels (grid, scaling
+tables, results.json, figures). A verdict over nothing fails: zero claims or zero comparable references, or a
+missing expected file. Checking never writes into the directory: the report goes where the caller says.
 
 With `fresh_dir`, the fresh run is checked on its own against the published spec's references and claims, its
-spec must match the published one (references, claims and description aside), and it is compared with the
-published run byte for byte (same numerics platform) or as a replication (another platform): see
-rrs/checks/replication.py.
+spec must match the published one (references, claims, description and runtime aside), and it is compared with the
+published run byte for byte (same numerics platform and runtime) or as a replication (another platform, device or
+thread count): see rrs/checks/replication.py. Each side's report says where it ran.
 """
 
 from __future__ import annotations
@@ -18,27 +25,31 @@ import time
 from pathlib import Path
 
 from rrs import scaling
-from rrs.checks import results_file
+from rrs.artifact import inventory
+from rrs.checks import evidence, results_file
 from rrs.checks.claims import check_claims
 from rrs.checks.consistency import manifest_failures, sample_failures
 from rrs.checks.figcompare import FIG_RMS_TOL, check_figures
 from rrs.checks.references import check_references, compare_grids
-from rrs.checks.replication import choose_mode, compare_bytes, compare_replication, platform_note, read_variation
+from rrs.checks.replication import choose_mode, compare_bytes, judge_replication, platform_note, read_variation
 from rrs.checks.report import CheckReport, Failure, sort_failures
 from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
 from rrs.figures import FIGURES, figure_names
+from rrs.numerics import describe
 from rrs.spec import Study, load_spec
 
-REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json", "spec.resolved.yaml",
-            "samples", "figures")
+REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "results.json", "manifest.json",
+            "spec.resolved.yaml", "samples", "figures")
+FOLDERS = ("samples", "figures")
+MANIFEST = "manifest.json"
 SPEC_FILE = "spec.resolved.yaml"
-RUN_FIELDS_EXCLUDED = {"references", "claims", "description"}
+RUN_FIELDS_EXCLUDED = {"references", "claims", "description", "runtime"}  # runtime: device and threads of a run
 
 
 def _load_spec(result_dir: Path, report: CheckReport) -> Study | None:
-    if not (result_dir / SPEC_FILE).is_file():
+    if not (result_dir / SPEC_FILE).is_file() or (result_dir / SPEC_FILE).is_symlink():
         return None
     try:
         return load_spec(result_dir / SPEC_FILE)
@@ -47,30 +58,67 @@ def _load_spec(result_dir: Path, report: CheckReport) -> Study | None:
         return None
 
 
-def _load_manifest(result_dir: Path, report: CheckReport) -> dict | None:
-    path = result_dir / "manifest.json"
-    if not path.is_file():
-        return None
+def load_manifest(result_dir: Path) -> tuple[dict | None, str | None]:
+    """(the manifest, None) or (None, one line saying why it is unusable): read with a size bound, never through
+    a symlink or from a special file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return data
-    except (ValueError, UnicodeDecodeError):
-        pass
-    report.failures.append(Failure("manifest.json", "-", "-", "-", "a JSON object"))
-    return None
+        data = json.loads(inventory.read_bounded(result_dir / MANIFEST, inventory.MAX_MANIFEST_BYTES))
+    except FileNotFoundError:
+        return None, "missing: a result directory's manifest.json says what it holds"
+    except inventory.NotRegular as err:
+        return None, f"is {err}, not a regular file"
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None, f"not valid JSON ({str(err)[:80]})"
+    if not isinstance(data, dict) or not data:
+        return None, f"holds {'a JSON ' + type(data).__name__ if data else 'nothing'}, not the manifest's JSON object"
+    return data, None
+
+
+def _inventory(result_dir: Path, manifest: dict | None, published: bool, report: CheckReport) -> bool:
+    """Verify the closed set of files; True when every file can be read safely (nothing special in the tree)."""
+    if manifest is not None and (published or inventory.FILES_KEY in manifest):
+        problems = inventory.verify(result_dir, manifest.get(inventory.FILES_KEY))
+    else:
+        problems = inventory.walk(result_dir)[1]
+    report.failures += [Failure(p.path, "-", "-", "-", p.what) for p in problems]
+    unsafe = [p for p in problems if p.special]
+    if unsafe:
+        report.notes.append("the directory holds something other than regular files where files belong: nothing "
+                            "is read or re-derived from it until that is fixed")  # fmt: skip
+    return not unsafe
 
 
 def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: str | Path | None = None,
-              platform: bool = True) -> CheckReport:
-    """Check `result_dir` against `spec` (default: its own spec.resolved.yaml); with `fresh_dir`, also a fresh run."""
+              platform: bool = True, published: bool = True) -> CheckReport:
+    """Check `result_dir` against `spec` (default: its own spec.resolved.yaml); with `fresh_dir`, also a fresh run.
+
+    `published`: the directory is a publication, so its manifest must list every file (rrs/artifact/inventory.py);
+    a fresh run's manifest need not (its files are verified when it lists them)."""
     start = time.perf_counter()
     result_dir = Path(result_dir)
     if not result_dir.is_dir():
         raise UserError("no such result directory", where=str(result_dir))
     report = CheckReport(study=result_dir.name, result_dir=str(result_dir), fig_tolerance=FIG_RMS_TOL)
-    report.failures += [Failure(name, "-", "-", "-", "file or directory missing")
-                        for name in REQUIRED if not (result_dir / name).exists()]  # fmt: skip
+    manifest, why = load_manifest(result_dir)
+    if why is not None:
+        report.failures.append(Failure(MANIFEST, "-", "-", "-", why))
+    safe = _inventory(result_dir, manifest, published, report) if manifest is not None or not published else False
+    if manifest is None and published:
+        report.notes.append("without a readable manifest.json no file can be verified: nothing is re-derived")
+    for name in REQUIRED:
+        path = result_dir / name
+        if name == MANIFEST:
+            continue
+        if not path.exists() and not path.is_symlink():
+            report.failures.append(Failure(name, "-", "-", "-", "file or directory missing"))
+        elif name in FOLDERS and (path.is_symlink() or not path.is_dir()):
+            report.failures.append(Failure(name, "-", "-", "-", "a folder (it is not one)"))
+        elif name not in FOLDERS and (path.is_symlink() or not path.is_file()):
+            report.failures.append(Failure(name, "-", "-", "-", "a regular file (it is not one)"))
+    if not safe:  # the failures above name each file at fault; nothing else is read
+        report.failures = sort_failures(report.failures)
+        report.seconds = time.perf_counter() - start
+        return report
     spec = spec if spec is not None else _load_spec(result_dir, report)
     if spec is not None:
         report.study = spec.study
@@ -79,14 +127,18 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
         note = platform_note(result_dir)
         if note:
             report.notes.append(note)
+    if manifest is not None:
+        report.notes.append(f"ran on: {run_platform(manifest)}")
     grid = None
     if (result_dir / "results_grid.csv").is_file():
         try:
             grid = read_grid(result_dir / "results_grid.csv")
         except UserError as err:
             report.failures.append(Failure("results_grid.csv", "-", "-", "-", str(err).split(": ", 1)[-1]))
-    if grid is not None:
-        _check_grid(result_dir, grid, spec, report)
+    sound = grid is not None and _check_grid(result_dir, grid, spec, manifest, report)
+    if published and sound and manifest is not None:  # variation is recomputed from a grid that is itself sound
+        report.failures += evidence.failures(result_dir, grid, manifest)
+    _nothing_evaluated(spec, report)
     if fresh_dir is not None:
         _check_fresh(Path(fresh_dir), grid, spec, report)
     report.failures = sort_failures(report.failures)
@@ -94,21 +146,47 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
     return report
 
 
-def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport) -> None:
+def _nothing_evaluated(spec: Study | None, report: CheckReport) -> None:
+    """A verdict over nothing is no pass: the spec must give claims and comparable references, and all are judged."""
+    if not report.claims:
+        report.failures.append(Failure(SPEC_FILE, "claims", "-", "0 evaluated",
+                                       "at least one claim is evaluated (a verdict over nothing is no pass)"))
+    if not [r for r in report.references if r.comparable]:
+        report.failures.append(Failure(SPEC_FILE, "references", "-", "0 evaluated",
+                                       "at least one comparable reference is evaluated (a verdict over nothing is "
+                                       "no pass)"))  # fmt: skip
+    if spec is not None and report.references and len(report.references) != len(spec.references):
+        report.failures.append(Failure(SPEC_FILE, "references", "-", f"{len(report.references)} evaluated",
+                                       f"every one of the spec's {len(spec.references)} references is evaluated"))
+
+
+def run_platform(manifest: dict) -> str:
+    """One line: where a run ran (numerics platform, device, threads), from its manifest."""
+    numerics = manifest.get("numerics") if isinstance(manifest.get("numerics"), dict) else {}
+    device = manifest.get("device") if isinstance(manifest.get("device"), dict) else {}
+    fp = numerics.get("fingerprint") if isinstance(numerics.get("fingerprint"), dict) else None
+    where = describe(fp) if fp else "no single numerics fingerprint"
+    return f"{where}; threads {device.get('threads', '?')}; numerics {numerics.get('id') or '-'}"
+
+
+def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | None, report: CheckReport) -> bool:
+    """The grid's own checks and everything recomputed from it; False when its schema fails (nothing recomputed)."""
     schema = validate_grid(grid)
     report.failures += schema
-    manifest = _load_manifest(result_dir, report)
     if spec is not None:
         report.references = check_references(grid, list(spec.references))
         report.claims = check_claims(grid, list(spec.claims))
     if schema:  # the manifest, samples and figures are compared with a grid that is itself sound
         report.notes.append("manifest, samples and figures are compared with results_grid.csv once its schema "
                             "failures are fixed")  # fmt: skip
-        return
+        return False
     if spec is not None and manifest is not None:
         report.failures += manifest_failures(grid, manifest, list(spec.judges), spec.study)
     if (result_dir / "samples").is_dir():
         report.failures += sample_failures(result_dir, grid)
+        if skipped := [j for j in sorted(set(grid["judge"])) if not j.startswith("keyword:")]:
+            report.notes.append(f"labels of {', '.join(skipped)} are not re-judged (the judge needs torch): "
+                                "their numbers are recomputed from the stored labels")
     report.failures += _scaling_failures(result_dir, grid)
     report.failures += results_file.failures(result_dir)
     if note := results_file.missing_note(result_dir):
@@ -116,6 +194,7 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
     if (result_dir / "figures").is_dir():
         names = figure_names(spec.metrics) if spec is not None else FIGURES  # the figures the spec asks for
         report.figures = check_figures(grid, result_dir / "figures", names=names)
+    return True
 
 
 def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
@@ -137,7 +216,7 @@ def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
 
 
 def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport) -> None:
-    fresh = check_dir(fresh_dir, spec, platform=False)
+    fresh = check_dir(fresh_dir, spec, platform=False, published=False)
     report.fresh = fresh
     mode = choose_mode(Path(report.result_dir), fresh_dir)
     report.compare_mode, report.compare_rule = mode.name, mode.why
@@ -165,8 +244,10 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     rows_differ = compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
     report.comparison += rows_differ
     if not rows_differ:
-        report.comparison += compare_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
-                                                 read_variation(Path(report.result_dir)), file)
+        verdict = judge_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
+                                    read_variation(Path(report.result_dir)), file)
+        report.comparison += verdict.failures
+        report.compare_rule += f"; {verdict.rule}"
 
 
 def _run_fields_differ(published: Study, fresh: Study) -> list[str]:

@@ -48,6 +48,7 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
     """One screen: per study a summary line, claims, references, failures and figure RMS; details in the report."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from rrs.checks.report import fmt, fold
@@ -65,6 +66,8 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
     for rep in reports:
         for r in [rep] + ([rep.fresh] if rep.fresh is not None else []):
             console.rule(f"[bold {'green' if r.ok else 'red'}]{r.summary()}", align="left")
+            if not r.ok and (why := r.reason()):
+                console.print(f"[red]reason[/]: {escape(why)}", soft_wrap=True)
             for note in r.notes:
                 console.print(f"[yellow]note[/]: {note}")
             shown = (lambda items: items) if r is rep else (lambda items: [i for i in items if not i.ok])
@@ -134,7 +137,7 @@ def register(app: typer.Typer) -> None:
         """Verify published results: schemas, references, claims, results.json and figures (no torch needed)."""
         import json
 
-        from rrs.checks.report import write_report
+        from rrs.checks.report import refuse_unsafe_target, write_report
         from rrs.checks.run import check_dir
         from rrs.checks.verdict import verdict
 
@@ -143,6 +146,7 @@ def register(app: typer.Typer) -> None:
                        err=True)
             fresh_root = old_out
         pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, fresh_root)
+        refuse_unsafe_target(report)
         reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
         write_report(reports, report)
         if as_json:
@@ -159,11 +163,13 @@ def register(app: typer.Typer) -> None:
         variant: Annotated[list[Path] | None, typer.Option(
             "--variant", help="A run of the same spec under other numerics settings (repeatable): their spread "
             "becomes variation.csv, the between-platform part of replication tolerances.")] = None,
+        replace: Annotated[bool, typer.Option("--replace", help="Replace an existing publication.")] = False,
     ) -> None:
-        """Copy a finished run into artifacts/<study>/ (refused when tracked files have uncommitted changes)."""
+        """Copy a finished run into artifacts/<study>/, only when `rrs check` passes the copy (refused when tracked
+        files have uncommitted changes)."""
         from rrs.publish import publish
 
-        dest = publish(run, to, variants=list(variant or []))
+        dest = publish(run, to, variants=list(variant or []), replace=replace)
         typer.echo(f"published {run} -> {dest}; review and commit it: git add {dest}")
 
     @app.command("record-reproduction", epilog="Example: rrs record-reproduction out/smoke")

@@ -1,0 +1,1 @@
+"""The artifact contract: what a published result directory holds and how it is verified (torch-free)."""
