@@ -134,13 +134,13 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def quality(r: Responses, target: str | None = None) -> dict[str, int]:
+def quality(r: Responses, target: str | None = None, degenerate: list[bool] | None = None) -> dict[str, int]:
     """Counts: rows, echoed_prompt (response begins by repeating its prompt, whitespace-insensitive),
     empty_response (empty or whitespace only), duplicate_prompt (rows whose prompt appeared in an earlier row),
     degenerate (empty or looping, rrs/quality.py) and, with a target, parroting (at least half the response's words
-    are copies of the target)."""
+    are copies of the target). `degenerate`: the rows' degenerate flags, when already computed."""
     t = r.table
-    extra = {"degenerate": sum(map(q.degenerate, t["response"]))}
+    extra = {"degenerate": sum(degenerate if degenerate is not None else map(q.degenerate, t["response"]))}
     if target:
         extra["parroting"] = sum(q.parroting(x, target) for x in t["response"])
     echoed = sum(
@@ -246,7 +246,7 @@ def score(
                                                                                    strict=True)])
             | (rate_fields("parroting", [q.parroting(t, target) for t in texts]) if target else {})
             for name in judges]
-    findings: dict = {"responses": quality(resp, target)} | ({"target": target} if target else {})
+    findings: dict = {"responses": quality(resp, target, degenerate)} | ({"target": target} if target else {})
     benign_labelled: dict = {}
     if benign is not None:
         findings["sets"] = {"harmful": len(resp.table), "benign": len(benign.table)}
