@@ -94,6 +94,9 @@ SPEC_CASES = {  # name: (setup, text the one error line must contain)
     "yaml-nul-byte": (raw_spec(b"study: a\0b\n"), "spec.yaml"),
     "yaml-not-utf8": (raw_spec(b"study: \xff\xfe\n"), "not UTF-8"),
     "yaml-not-a-mapping": (raw_spec(b"- a\n- b\n"), "a spec is a YAML mapping"),
+    "yaml-syntax-error-line": (raw_spec(b"study: tiny\nmodels:\n  - a\n  b: c\n"), "spec.yaml:4: YAML syntax error"),
+    "yaml-duplicate-key-line": (raw_spec(b"study: tiny\nstudy: x\n"), "spec.yaml:2: duplicate key 'study' (first at "
+                                "line 1)"),
 }
 
 
@@ -395,6 +398,12 @@ def test_stutter_found_in_a_long_word() -> None:
     thue_morse = "".join("ab"[bin(i).count("1") % 2] for i in range(5000))  # cube-free
     assert not degenerate(thue_morse)
     assert degenerate(thue_morse + "bread" * 3)
+
+
+def test_the_spec_loader_is_libyamls_where_present() -> None:
+    from rrs import spec
+
+    assert issubclass(spec._Loader, yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader)
 
 
 def test_quiet_turns_off_library_progress_bars(monkeypatch, capsys) -> None:
