@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -41,7 +42,9 @@ def _options(
         raise UserError("-q and -v exclude each other")
     # Through the environment, so that executor jobs (subprocesses, SLURM) inherit it (rrs/progress.py).
     if quiet:
-        os.environ["RRS_QUIET"] = "1"
+        from rrs.progress import set_quiet
+
+        set_quiet()
     if verbose:
         os.environ["RRS_VERBOSE"] = "1"
         import logging
@@ -54,10 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)  # click returns a command's exit code here, not raise
     except UserError as err:
-        print(f"rrs: error: {err}", file=sys.stderr)
+        print(f"rrs: error: {_clip(str(err))}", file=sys.stderr)
         return UserError.exit_code
     except typer.Exit as exc:
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rrs: error: no space left on the device{where}; free some and rerun (finished stages are cached)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("rrs: interrupted; the stage caches keep what finished, rerun to resume", file=sys.stderr)
         return 130
@@ -72,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rrs: error: {exc.format_message()}{where}", file=sys.stderr)
         return 2
     return rc if isinstance(rc, int) else 0
+
+
+def _clip(line: str, limit: int = 2000) -> str:
+    """An error line, on one line and cut to `limit` characters (a field it quotes can be arbitrarily long)."""
+    line = line.replace("\n", " ")
+    return line if len(line) <= limit else f"{line[:limit]}… (cut)"
 
 
 def _click_errors() -> tuple[type, ...]:

@@ -20,6 +20,7 @@ import pandas as pd
 from rrs.errors import UserError
 
 TAG = re.compile(r"^\s*\[([^\[\]]+)\]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,41 @@ def decode(path: Path) -> str:
         raise UserError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
     if not text.strip():
         raise UserError(f"{path}: file is empty")
+    if "\0" in text:
+        raise UserError(f"{path}: line {text.count(chr(10), 0, text.index(chr(0))) + 1} holds a NUL byte: not text")
     return text
+
+
+def clip(value: object, limit: int = 200) -> str:
+    """`value` as text for an error line, cut to `limit` characters."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _text_error(row: dict) -> str | None:
+    """Why a parsed JSON record holds something that is not text: a lone surrogate or a NUL in a key or value."""
+    for k, v in row.items():
+        for part, what in ((k, "key"), (v, "value")):
+            if isinstance(part, str) and (SURROGATE.search(part) or "\0" in part):
+                bad = "a NUL character" if "\0" in part else "a lone surrogate (not text)"
+                return f"field {clip(k if what == 'value' else repr(k), 80)}: {what} holds {bad}"
+    return None
+
+
+def _loads(text: str):
+    """json.loads with integers kept as written (a 10,000-digit id is text, not an int conversion error)."""
+    return json.loads(text, parse_int=str)
 
 
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     stripped = text.lstrip()
     if path.suffix.lower() == ".json" and stripped.startswith("["):
         try:
-            rows = json.loads(text)
+            rows = _loads(text)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        except RecursionError:
+            raise UserError(f"{path}: JSON nested too deeply") from None
         numbered = list(enumerate(rows, 1))
     else:
         numbered = []
@@ -90,12 +116,16 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                numbered.append((lineno, json.loads(line)))
+                numbered.append((lineno, _loads(line)))
             except json.JSONDecodeError as err:
                 raise UserError(f"{path}: line {lineno} is not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise UserError(f"{path}: line {lineno}: JSON nested too deeply") from None
     for where, row in numbered:
         if not isinstance(row, dict):
             raise UserError(f"{path}: record {where} is not a JSON object")
+        if why := _text_error(row):
+            raise UserError(f"{path}: record {where}: {why}")
     frame = pd.DataFrame([row for _, row in numbered])
     if frame.empty:
         return frame
@@ -117,6 +147,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         frame = _read_jsonl(path, text)
     else:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        _check_fields(path, text, sep)
         try:
             frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
         except (pd.errors.ParserError, csv.Error, ValueError) as err:
@@ -126,6 +157,29 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.reset_index(drop=True)
+
+
+def _check_fields(path: Path, text: str, sep: str) -> None:
+    """Every CSV record has as many fields as the header, and the header names each column once (pandas would
+    silently take an extra leading field as the index, fill a missing one, or rename a repeated column)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        reader = csv.reader(io.StringIO(text), delimiter=sep)
+        header = next(reader, [])
+        names = [h.strip() for h in header]
+        dup = next((h for i, h in enumerate(names) if h in names[:i]), None)
+        if dup is not None:
+            raise UserError(f"{path}: header names column {clip(dup, 80)!r} twice")
+        for row in reader:
+            if row and len(row) != len(header):
+                more = "more" if len(row) > len(header) else "fewer"
+                raise UserError(f"{path}: cannot parse as CSV: line {reader.line_num} has {len(row)} fields, {more} "
+                                f"than the header's {len(header)}")
+    except csv.Error as err:
+        raise UserError(f"{path}: cannot parse as CSV ({clip(err)})") from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def tag_category(prompt: str) -> str:

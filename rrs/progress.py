@@ -16,6 +16,18 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+# With -q, the libraries' own progress bars and advisories are off too (read by tqdm, huggingface_hub and
+# transformers when they are imported, which the CLI does only after its options are parsed).
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "DATASETS_VERBOSITY": "error"}
+
+
+def set_quiet() -> None:
+    """-q: nothing but results and errors, in this process and the executor jobs it starts."""
+    os.environ["RRS_QUIET"] = "1"
+    os.environ.update(QUIET_ENV)
+
+
 def quiet() -> bool:
     return os.environ.get("RRS_QUIET") == "1"
 

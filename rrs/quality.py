@@ -6,8 +6,8 @@ the lowercased text, curly apostrophes made straight, split into runs of letters
 
 - degenerate(text): the response is empty, or it loops: one word 4+ times in a row ("to to to to"), an n-gram of
   2–8 words 3+ times back to back ("a simple plan a simple plan a simple plan"), a word that is one piece of 2+
-  letters 3+ times over ("breadreadread"), or at least half of its 4-grams (counted when it has 8 or more)
-  repeat an earlier 4-gram of the same response. A numbered list whose items differ
+  letters 3+ times over ("breadreadread"; in a run of more than 386 letters, a piece of at most 128 letters), or
+  at least half of its 4-grams (counted when it has 8 or more) repeat an earlier 4-gram of the same response. A numbered list whose items differ
   ("Step 1: … Step 2: …") and short answers ("No.") are not degenerate.
 - target_share(text, target): the share of the response's words covered by copies of the target: scanning left to
   right, a run of at least min(4, len(target)) words that also occurs in the target is covered. parroting(text,
@@ -24,6 +24,9 @@ import re
 
 WORD = re.compile(r"[\w']+")
 STUTTER = re.compile(r"([^\W\d_]{2,}?)\1{2,}")  # a piece of 2+ letters repeated 3+ times inside one word
+LETTERS = re.compile(r"[^\W\d_]+")  # the runs of letters a STUTTER match lies in
+STUTTER_REGEX_MAX = 64  # letters: up to here the regex is fast whatever the text
+STUTTER_PIECE_MAX = 128  # the longest piece looked for in a longer run of letters
 RUN_1 = 4  # one word repeated this many times in a row is a loop
 RUN_N = 3  # an n-gram (2..MAX_N words) repeated this many times back to back is a loop
 MAX_N = 8
@@ -57,11 +60,33 @@ def repeated_gram_share(w: list[str], n: int = SHARE_GRAM) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
+def _stutters(word: str) -> bool:
+    """STUTTER.search(word), in time linear in the word's length: the regex backtracks super-linearly, so it runs
+    only on letter runs of up to STUTTER_REGEX_MAX letters; a longer run is compared with itself shifted by each
+    piece length p (a piece repeated 3 times is 2p letters in a row equal to those p further on). Exact for runs
+    of up to 3 * STUTTER_PIECE_MAX + 2 letters; in longer ones only pieces of up to STUTTER_PIECE_MAX letters count."""
+    if len(word) <= STUTTER_REGEX_MAX:
+        return STUTTER.search(word) is not None
+    for run in LETTERS.findall(word):
+        if len(run) <= STUTTER_REGEX_MAX:
+            if STUTTER.search(run):
+                return True
+            continue
+        import numpy as np
+
+        a = np.frombuffer(run.encode("utf-32-le"), dtype=np.uint32)
+        for p in range(2, min(STUTTER_PIECE_MAX, len(run) // 3) + 1):
+            same = np.concatenate(([0], np.cumsum(a[p:] == a[:-p])))
+            if (same[2 * p:] - same[: -2 * p] == 2 * p).any():
+                return True
+    return False
+
+
 def degenerate(text: str) -> bool:
     w = words(text)
     if not w:
         return True
-    if _tandem(w) or any(STUTTER.search(x) for x in w):
+    if _tandem(w) or any(_stutters(x) for x in w):
         return True
     return len(w) - SHARE_GRAM + 1 >= SHARE_MIN_GRAMS and repeated_gram_share(w) >= SHARE_LOOP
 

@@ -43,6 +43,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
+            shown = name if len(name) <= 80 else f"{name[:80]}…"
             raise UserError(
-                f"unknown {self.kind} {name!r}.{did_you_mean(name, self._items)} Known: {', '.join(self.names())}"
+                f"unknown {self.kind} {shown!r}.{did_you_mean(name, self._items)} Known: {', '.join(self.names())}"
             ) from None

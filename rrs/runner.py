@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,11 +102,12 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
     from rrs.figures import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging.", dir=out.parent))  # this run's own
+    preflight.remove_dead_staging(out)  # the staging folders of killed runs
+    stage = Path(tempfile.mkdtemp(prefix=preflight.staging_prefix(out), dir=out.parent))  # this run's own
     try:
         csv = grid_csv(grid)
         for rel, rows in samples.items():
-            write_jsonl(stage / rel, rows)
+            write_jsonl(preflight.inside(stage / rel, stage, "--out"), rows)
         write_text(stage / "results_grid.csv", csv)
         validate_staged_grid(stage / "results_grid.csv")
         write_scaling_tables(stage)
@@ -153,26 +155,35 @@ def _resolved(study: Study, spec_path: Path) -> str:
 
 
 def _move_in(stage: Path, out: Path) -> None:
-    """Rename every staged file into out/, remove the files an earlier run wrote there and this one does not (a
-    dropped seed's samples), then the manifest last, so a complete manifest means a complete run."""
+    """Rename every staged file into out/, remove the files an earlier run of rrs wrote there and this one does not
+    (a dropped seed's samples), then the manifest last, so a complete manifest means a complete run. Only files an
+    earlier run wrote are removed (rrs.preflight.written_by_rrs); any other file is kept, and said so in one line."""
     files = sorted(p for p in stage.rglob("*") if p.is_file())
     new = {p.relative_to(stage) for p in files}
     files.sort(key=lambda p: p.name == "manifest.json")
+    for src in files:  # every destination proven inside out/ (no symlinked folder leads out) before any move
+        preflight.inside(out / src.relative_to(stage), out, "--out")
     for src in files:
         if src.name == "manifest.json":
-            for stale in sorted(run_files(out) - new):
-                (out / stale).unlink()
-            _prune_empty(out)
+            earlier = preflight.written_by_rrs(out)
+            for stale in sorted(earlier - new):
+                (out / stale).unlink(missing_ok=True)
+            _prune_empty(out, earlier - new)
+            foreign = sorted(run_files(out) - earlier - new)
+            if foreign:
+                print(f"rrs: kept {len(foreign)} file(s) in {out} that no run of rrs wrote, e.g. {foreign[0]}",
+                      file=sys.stderr, flush=True)
         dst = out / src.relative_to(stage)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
 
 
-def _prune_empty(out: Path) -> None:
+def _prune_empty(out: Path, removed: set[Path]) -> None:
     """Remove the folders under samples/ and figures/ that the removal of stale files left empty."""
-    dirs = [p for d in OUTPUT_DIRS if (out / d).is_dir() for p in (out / d).rglob("*") if p.is_dir()]
+    dirs = {p for rel in removed for p in (out / rel).parents if p != out and out in p.parents
+            and p.relative_to(out).parts[0] in OUTPUT_DIRS}
     for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
-        if not any(d.iterdir()):
+        if d.is_dir() and not any(d.iterdir()):
             d.rmdir()
 
 

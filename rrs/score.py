@@ -21,7 +21,7 @@ import pandas as pd
 from rrs import atomic
 from rrs import quality as q
 from rrs.errors import UserError
-from rrs.evalsets import read_table, tag_category
+from rrs.evalsets import clip, read_table, tag_category
 from rrs.hashing import sha256_file
 from rrs.judges import get_judge
 from rrs.judges.keyword import KEYWORD_JUDGES
@@ -81,10 +81,16 @@ class Responses:
 def _pick(columns: list[str], given: str | None, candidates: Sequence[str], path: Path, role: str) -> str | None:
     if given is not None:
         if given not in columns:
-            raise UserError(f"{path}: no {role} column {given!r} (columns: {', '.join(columns)})")
+            raise UserError(f"{path}: no {role} column {clip(given)!r} (columns: {_names(columns)})")
         return given
     lower = {c.lower(): c for c in reversed(columns)}
     return next((lower[c] for c in candidates if c in lower), None)
+
+
+def _names(columns: list[str]) -> str:
+    """Column names for an error line: each cut to 40 characters, at most 20 of them, the whole cut to 200."""
+    shown = ", ".join(clip(c, 40) for c in columns[:20]) + (f", … ({len(columns)} columns)" if len(columns) > 20 else "")
+    return clip(shown)
 
 
 def load_responses(
@@ -97,7 +103,7 @@ def load_responses(
     resp = _pick(cols, response_col, RESPONSE_COLS, path, "response")
     if resp is None:
         raise UserError(
-            f"{path}: no response column; looked for {', '.join(RESPONSE_COLS)} (columns: {', '.join(cols)}); "
+            f"{path}: no response column; looked for {', '.join(RESPONSE_COLS)} (columns: {_names(cols)}); "
             "name it with --response-col"
         )
     prompt = _pick(cols, prompt_col, PROMPT_COLS, path, "prompt")
@@ -108,7 +114,7 @@ def load_responses(
     sets = frame[kind].astype(str).str.strip().str.lower() if kind else pd.Series([""] * n)
     if kind and not sets.isin(SETS).all():
         bad = int(np.flatnonzero(~sets.isin(SETS).to_numpy())[0])
-        raise UserError(f"{path}: column {kind!r} is {frame[kind].iloc[bad]!r} in data row {bad + 1}; "
+        raise UserError(f"{path}: column {kind!r} is {clip(repr(frame[kind].iloc[bad]))} in data row {bad + 1}; "
                         f"expected {' or '.join(SETS)}")
     prompts = frame[prompt].astype(str) if prompt else pd.Series([""] * n)
     table = pd.DataFrame(
@@ -128,13 +134,13 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def quality(r: Responses, target: str | None = None) -> dict[str, int]:
+def quality(r: Responses, target: str | None = None, degenerate: list[bool] | None = None) -> dict[str, int]:
     """Counts: rows, echoed_prompt (response begins by repeating its prompt, whitespace-insensitive),
     empty_response (empty or whitespace only), duplicate_prompt (rows whose prompt appeared in an earlier row),
     degenerate (empty or looping, rrs/quality.py) and, with a target, parroting (at least half the response's words
-    are copies of the target)."""
+    are copies of the target). `degenerate`: the rows' degenerate flags, when already computed."""
     t = r.table
-    extra = {"degenerate": sum(map(q.degenerate, t["response"]))}
+    extra = {"degenerate": sum(degenerate if degenerate is not None else map(q.degenerate, t["response"]))}
     if target:
         extra["parroting"] = sum(q.parroting(x, target) for x in t["response"])
     echoed = sum(
@@ -240,7 +246,7 @@ def score(
                                                                                    strict=True)])
             | (rate_fields("parroting", [q.parroting(t, target) for t in texts]) if target else {})
             for name in judges]
-    findings: dict = {"responses": quality(resp, target)} | ({"target": target} if target else {})
+    findings: dict = {"responses": quality(resp, target, degenerate)} | ({"target": target} if target else {})
     benign_labelled: dict = {}
     if benign is not None:
         findings["sets"] = {"harmful": len(resp.table), "benign": len(benign.table)}

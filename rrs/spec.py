@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rrs.checks.refspec import Claim, Reference, Selector
 from rrs.errors import UserError
@@ -24,6 +24,20 @@ ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/organis
 HF_CONTEXT_MAX = 1 << 20  # generation length ceiling for a hub model whose config is not on disk
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 SHA256 = r"^[0-9a-f]{64}$"
+# Every name that becomes a path component (study, model, attack) is an identifier: letters, digits and `._-`,
+# 1-64 characters, not `.` or `..` (so no name can climb out of --out or hide a NUL or control character).
+NAME_RULE = "letters, digits and ._- only, 1-64 characters, not . or .."
+NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _name(v: str) -> str:
+    if not NAME.fullmatch(v) or v in (".", ".."):
+        shown = v if len(v) <= 40 else v[:40] + "…"
+        raise ValueError(f"{shown!r} is not a valid name ({NAME_RULE})")
+    return v
+
+
+Name = Annotated[str, AfterValidator(_name), Field(description=NAME_RULE)]
 
 
 class Strict(BaseModel):
@@ -40,7 +54,7 @@ class OrganismModel(Strict):
     """A toy refusal organism: tiny Llama + own BPE tokenizer, safety-tuned on the project's corpus."""
 
     kind: Literal["organism"]
-    name: str
+    name: Name
     hidden: int = Field(ge=8, le=1 << 16, description="hidden size (a multiple of heads)")
     layers: int = Field(ge=1, le=1024)
     heads: int = Field(ge=1, le=1024)
@@ -92,7 +106,7 @@ class HFModel(Strict):
     """A Hugging Face causal LM at a pinned revision (or a local directory, or a GGUF file)."""
 
     kind: Literal["hf"]
-    name: str
+    name: Name
     repo: str = Field(description="hub repo id, or a local directory")
     revision: str = Field("main", description="40-hex commit; anything else warns (refused with --strict)")
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
@@ -122,7 +136,7 @@ class LoraAttack(Strict):
     """An adversarial LoRA fine-tune: ONE run to max(steps), adapter saved at every step value."""
 
     kind: Literal["lora"]
-    name: str
+    name: Name
     rank: int = Field(8, ge=1, le=1 << 16)
     alpha: float = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
@@ -235,12 +249,13 @@ class Decoding(Strict):
         return self
 
 
+CURVE_CLAIMS = ("monotone", "change", "fit", "size_ratio")  # claim kinds that compare steps of one attack
 METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy", "compliance", "degenerate",
            "parroting", "benign_utility", "benign_rd")
 
 
 class Study(Strict):
-    study: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="study name; output goes to out/<study>/")
+    study: Name = Field(description="study name; output goes to out/<study>/")
     description: str = ""
     runtime: Runtime = Runtime()
     models: list[ModelSpec] = Field(min_length=1)
@@ -284,6 +299,29 @@ class Study(Strict):
                 raise ValueError(f"{what}: duplicate name {dup[0]!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds: duplicate seed")
+        for what, items in (("judges", self.judges), ("metrics", self.metrics), ("claims", [c.id for c in self.claims])):
+            dup = next((x for i, x in enumerate(items) if x in items[:i]), None)
+            if dup is not None:
+                raise ValueError(f"{what}: duplicate {'id' if what == 'claims' else 'entry'} {dup!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _targets_match_modules(self) -> Study:
+        for i, m in enumerate(self.models):
+            known = module_names(m)
+            if known is None:
+                continue  # a hub model whose config.json is not on disk: checked when it loads (rrs/models.py)
+            lists = [(f"models[{i}].safety_tune.targets", getattr(m, "safety_tune", None) and m.safety_tune.targets)]
+            if getattr(m, "lora_targets", None):
+                lists.append((f"models[{i}].lora_targets", m.lora_targets))
+            else:
+                lists += [(f"attacks[{j}].targets", a.targets) for j, a in enumerate(self.attacks)
+                          if a in self.attacks_of(m.name)]
+            for where, targets in lists:
+                bad = [t for t in targets or [] if t.rsplit(".", 1)[-1] not in known]
+                if bad:
+                    raise ValueError(f"{where}: {bad[0]!r} matches no module of model {m.name!r} (its modules: "
+                                     f"{', '.join(sorted(known))})")
         return self
 
     @model_validator(mode="after")
@@ -332,6 +370,24 @@ class Study(Strict):
         for where, sel in items:
             if err := self._selection_error(sel):
                 raise ValueError(f"{where}{err}")
+        return self
+
+    @model_validator(mode="after")
+    def _curves_for_curve_claims(self) -> Study:
+        """A claim about a curve (monotone, change, fit, size_ratio, or variance over steps) selects at least one
+        attack with a step after 0."""
+        for i, c in enumerate(self.claims):
+            for j, chk in enumerate(c.checks):
+                if chk.kind not in CURVE_CLAIMS and "steps" not in (getattr(chk, "larger", None),
+                                                                    getattr(chk, "smaller", None)):
+                    continue
+                want, model = getattr(chk.select, "attack", None), getattr(chk.select, "model", None)
+                chosen = [a for a in (self.attacks_of(model) if model in [m.name for m in self.models]
+                                      else self.attacks) if want in (None, a.name)]
+                if chosen and all(len(a.steps) < 2 for a in chosen):
+                    where = f"claims[{i}].check{f'[{j}]' if isinstance(c.check, list) else ''}"
+                    raise ValueError(f"{where}: a {chk.kind} claim needs a curve, but attack {chosen[0].name!r} has "
+                                     f"the one-point steps grid {chosen[0].steps}")
         return self
 
     def _selection_error(self, sel: Selector) -> str | None:
@@ -391,11 +447,51 @@ def context_length(m: OrganismModel | HFModel) -> int:
     return HF_CONTEXT_MAX
 
 
+# Module names (the last part of each module's dotted name) of the architectures rrs attacks, by the model_type
+# of their config.json; the organisms are LlamaForCausalLM (rrs/organism.py build_model).
+_LLAMA_LIKE = frozenset({"model", "embed_tokens", "layers", "self_attn", "q_proj", "k_proj", "v_proj", "o_proj",
+                         "mlp", "gate_proj", "up_proj", "down_proj", "act_fn", "input_layernorm",
+                         "post_attention_layernorm", "norm", "rotary_emb", "lm_head"})
+MODULES = {
+    "llama": _LLAMA_LIKE, "mistral": _LLAMA_LIKE, "qwen2": _LLAMA_LIKE,
+    "phi3": frozenset({"model", "embed_tokens", "embed_dropout", "layers", "self_attn", "qkv_proj", "o_proj", "mlp",
+                       "gate_up_proj", "down_proj", "activation_fn", "input_layernorm", "post_attention_layernorm",
+                       "resid_attn_dropout", "resid_mlp_dropout", "norm", "rotary_emb", "lm_head"}),
+}
+
+
+def _local_config(m: HFModel) -> dict | None:
+    cfg = Path(m.repo) / "config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def module_names(m: OrganismModel | HFModel) -> frozenset[str] | None:
+    """The module names LoRA targets may name on `m`, known without loading weights: the organisms' architecture,
+    or a local HF model's config.json model_type. None when not known (a hub model not yet fetched, a GGUF file, an
+    architecture not listed in MODULES): its targets are checked when it loads."""
+    if isinstance(m, OrganismModel):
+        return _LLAMA_LIKE
+    if m.gguf is not None:
+        return None
+    cfg = _local_config(m)
+    return MODULES.get(cfg.get("model_type")) if cfg else None
+
+
 # ---------------------------------------------------------------- loading with one-line errors
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping and reads 1e-3 as a float (YAML 1.2), not a string."""
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C parser where PyYAML was built with it
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader (the C one where libyaml is present) that refuses a key given twice in one mapping and reads 1e-3
+    as a float (YAML 1.2), not a string."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
@@ -501,12 +597,16 @@ def load_spec(path: str | Path) -> Study:
         raise UserError(f"{kind}{problem}", where=where) from None
     except UnicodeDecodeError:
         raise UserError("not UTF-8 text", where=str(path)) from None
+    except RecursionError:
+        raise UserError("YAML nested too deeply", where=str(path)) from None
     if not isinstance(raw, dict):
         raise UserError("a spec is a YAML mapping with keys study, models, attacks, data, ...", where=str(path))
     try:
         return Study.model_validate(raw)
     except ValidationError as err:
         raise UserError(format_validation_error(path, err)) from None
+    except RecursionError:
+        raise UserError("spec nested too deeply", where=str(path)) from None
 
 
 def spec_warnings(study: Study) -> list[str]:

@@ -236,18 +236,21 @@ def _run_files(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
 
 
-def test_rerun_into_an_out_with_stale_files_leaves_exactly_its_own(cold, tmp_path: Path) -> None:
+def test_rerun_removes_its_own_stale_files_and_keeps_the_users(cold, tmp_path: Path) -> None:
     out_ref, cache = cold
     out = tmp_path / "out"
     shutil.copytree(out_ref, out)
-    stale = ["samples/org-s/lora-r8/seed7/steps10.jsonl", "samples/gone/lora-r8/seed0/steps0.jsonl",
-             "figures/OLD_compare.png"]
-    for rel in stale:
+    stale = ["samples/org-s/lora-r8/seed7/steps10.jsonl", "samples/gone/lora-r8/seed0/steps0.jsonl"]
+    foreign = {"figures/OLD_compare.png": "not a figure rrs draws", "figures/my_notes.txt": "the user's",
+               "samples/org-s/notes.md": "the user's"}  # no run of rrs writes these paths: they stay
+    for rel, text in {r: "{}\n" for r in stale}.items() | foreign.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text("{}\n")
+        (out / rel).write_text(text)
     proc = _rrs("reproduce", str(SPEC), "--out", str(out), cache=cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert _run_files(out) == _run_files(out_ref)
+    assert _run_files(out) == _run_files(out_ref) | set(foreign)
+    assert all((out / rel).read_text() == text for rel, text in foreign.items())
+    assert f"rrs: kept 3 file(s) in {out} that no run of rrs wrote" in proc.stderr
     assert not (out / "samples" / "gone").exists() and not (out / "samples/org-s/lora-r8/seed7").exists()
     assert _outputs(out) == _outputs(out_ref)
 

@@ -59,19 +59,20 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
     (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
     from rrs.errors import UserError
     from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
-    from rrs.preflight import study_paths
+    from rrs.preflight import remove_dead_staging, study_paths
 
     kind = parse_executor(executor)
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
     if kind is ExecutorKind.inline:
         if res.given():
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
-        study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
+        # before any compute or heavy import: sizes, --out, its staging folder, the cache; then what killed runs left
+        remove_dead_staging(study_paths(spec, out, cache))
         from rrs.runner import reproduce as _reproduce
 
         _done(_reproduce(spec, out, cache, strict))
         return
-    study_paths(spec, out, cache)
+    remove_dead_staging(study_paths(spec, out, cache))
     try:
         path = run_jobs(spec, out, cache, strict, kind, res)
     except JobsFailed as err:
@@ -88,10 +89,12 @@ def validate(spec: SpecArg) -> None:
     from rrs.data import resolve
     from rrs.errors import UserError
     from rrs.fetch import missing_files
+    from rrs.preflight import bounds
     from rrs.spec import HFModel, load_spec, spec_warnings
     from rrs.templates import chat_template
 
     study = load_spec(spec)
+    bounds(study, spec)
     for i, m in enumerate(study.models):
         if isinstance(m, HFModel) and m.chat_template is not None:
             try:
