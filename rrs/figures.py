@@ -61,11 +61,19 @@ JUDGE_FREE = ("rd", "degenerate")
 SCALING_FIGURES = ("scaling_rrr", "scaling_fit")
 
 
-def figure_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """The figures of a study: the compare figure of each metric in its spec's `metrics` that has one, and the
-    scaling figures, in FIGURES order."""
-    wanted = {name for name, (metric, *_) in _COMPARE.items() if metric in metrics} | set(SCALING_FIGURES)
+def figure_names(metrics: list[str] | tuple[str, ...] | None, sizes: int | None = None) -> tuple[str, ...]:
+    """The figures of a study: the compare figure of each metric in its spec's `metrics` that has one (every one
+    for None), and the scaling figures, in FIGURES order. With `sizes` (the number of distinct model sizes in the
+    grid) below 2 there are no scaling figures: a trend over size needs two sizes, and one would be drawn empty."""
+    wanted = {name for name, (metric, *_) in _COMPARE.items() if metrics is None or metric in metrics}
+    if sizes is None or sizes >= 2:
+        wanted |= set(SCALING_FIGURES)
     return tuple(n for n in FIGURES if n in wanted)
+
+
+def model_sizes(grid: pd.DataFrame) -> int:
+    """The number of distinct model sizes (model_params) in a results grid."""
+    return int(grid["model_params"].nunique())
 
 
 def t975(df: int) -> float:
@@ -220,6 +228,8 @@ def make_figures(
     part = grid[grid["judge"] == judge]
     if part.empty:
         raise ValueError(f"judge {judge!r} has no rows in the grid (judges: {', '.join(_order(grid['judge']))})")
+    if model_sizes(part) < 2:  # no scaling figure for one size (figure_names says the same to the check)
+        names = tuple(n for n in names if n not in SCALING_FIGURES)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
