@@ -112,3 +112,33 @@ def test_one_size_study_gets_no_scaling_figure(drawn, tmp_path):
 
 def paths_stems(paths) -> tuple[str, ...]:
     return tuple(p.stem for p in paths)
+
+
+def _close_sizes_grid(drawn) -> pd.DataFrame:
+    """The synthetic grid with its models renamed and resized like three of the embedded study's (82.1k and 111k
+    close on a log axis that reaches 2.69M, long names)."""
+    grid = read_grid(drawn[0] / "results_grid.csv")
+    sizes = {"organism-s": ("organism-xs", 82_120), "organism-m": ("organism-s", 111_000),
+             "organism-l": ("organism-xl", 2_690_000)}
+    grid["model_params"] = grid["model"].map(lambda m: sizes[m][1])
+    grid["model"] = grid["model"].map(lambda m: sizes[m][0])
+    return grid
+
+
+def test_scaling_figure_tick_labels_do_not_overlap_at_the_published_size(drawn, monkeypatch):
+    import matplotlib.style
+
+    from rrs import figures
+
+    grid = _close_sizes_grid(drawn)
+    part = grid[grid["judge"] == grid["judge"].iloc[0]]
+
+    def ticklabels(fig):
+        fig.draw_without_rendering()
+        return [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
+
+    with matplotlib.style.context(["default", figures.RC]):
+        fig = figures._scaling_figure(part, part["judge"].iloc[0])
+        assert len(ticklabels(fig)) == 3 and not figures.labels_overlap(ticklabels(fig))
+        monkeypatch.setattr(figures, "untangle_xticklabels", lambda fig, ax: None)
+        assert figures.labels_overlap(ticklabels(figures._scaling_figure(part, part["judge"].iloc[0])))
