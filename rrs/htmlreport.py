@@ -28,6 +28,7 @@ from rrs.errors import UserError
 
 TEMPLATE = "report.html.j2"
 REPORT_NAME = "report.html"
+LAST_CHECK = "last_check.json"  # beside the default page: {"checked_at": ISO UTC, "verdict": …}, read by `rrs list`
 CHECK_FOLDER = ".check"  # artifacts/.check/<study>/: the check's output beside, never inside, a published artifact
 MAX_SAMPLE_BYTES = 64 * 2**20  # samples/ read for the per-category and agreement tables; larger: the tables are skipped
 FIGURE_ORDER = ("RRR_compare", "CE_compare", "RD_compare", "COMPLIANCE_compare", "DEGENERATE_compare",
@@ -39,6 +40,30 @@ def default_path(artifact: Path) -> Path:
     """The artifact's check folder: <parent>/.check/<name>/report.html (outside the artifact's closed file set)."""
     artifact = Path(artifact).resolve()
     return artifact.parent / CHECK_FOLDER / artifact.name / REPORT_NAME
+
+
+def check_folder(artifact: Path) -> Path:
+    return default_path(artifact).parent
+
+
+def record_check(artifact: Path, verdict: dict, when: str) -> Path:
+    """Keep `verdict` (of `artifact`, made at `when`) as the artifact's last check, for `rrs list`."""
+    from rrs.atomic import write_json
+
+    path = check_folder(artifact) / LAST_CHECK
+    write_json(path, {"checked_at": when, "verdict": verdict})
+    return path
+
+
+def last_check(artifact: Path) -> tuple[dict, str] | None:
+    """(the artifact's study entry of its last recorded verdict, when it was made), or None."""
+    data = _dict(_read_json(check_folder(artifact) / LAST_CHECK))
+    if not data or not isinstance(data.get("verdict"), dict):
+        return None
+    try:
+        return pick_study(data["verdict"], artifact), str(data.get("checked_at", "?"))
+    except UserError:
+        return None
 
 
 def _read_json(path: Path) -> Any:
