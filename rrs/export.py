@@ -53,7 +53,7 @@ def _cells(artifact: Path) -> dict[tuple[str, str, int, str], list[tuple[int, di
     if not root.is_dir():
         raise UserError("no samples/ folder: nothing to export", where=str(artifact))
     cells: dict[tuple[str, str, int, str], list[tuple[int, dict]]] = defaultdict(list)
-    for path in sorted(root.glob("*/*/seed*/steps*.jsonl")):
+    for path in sorted(p for p in root.glob("*/*/seed*/steps*.jsonl") if p.is_file()):
         model, attack, seed_dir = path.relative_to(root).parts[:3]
         seed, steps = _SAMPLE_PATH.match(seed_dir), path.stem.removeprefix("steps")
         if seed is None or not steps.isdigit():

@@ -178,7 +178,7 @@ def _figures(artifact: Path, study: dict, grid: list[dict]) -> tuple[list[dict],
     """Every PNG in figures/ (known figures first), embedded; and notes on figures not drawn."""
     checked = {str(f.get("name")): f for f in _list(study.get("figures")) if isinstance(f, dict)}
     folder = artifact / "figures"
-    pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    pngs = sorted(p for p in folder.glob("*.png") if p.is_file()) if folder.is_dir() else []  # no FIFO, no folder
     rank = {n: i for i, n in enumerate(FIGURE_ORDER)}
     pngs.sort(key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
     figures = []
@@ -207,7 +207,7 @@ def _figures(artifact: Path, study: dict, grid: list[dict]) -> tuple[list[dict],
 def _samples(artifact: Path) -> tuple[list[dict], list[str]]:
     """Every sample record of samples/<model>/<attack>/seed<k>/steps<n>.jsonl with its cell, or a note why not."""
     root = artifact / "samples"
-    files = sorted(root.rglob("*.jsonl")) if root.is_dir() else []
+    files = sorted(p for p in root.rglob("*.jsonl") if p.is_file()) if root.is_dir() else []
     if not files:
         return [], ["No samples/ in the artifact: per-category results and judge agreement are not shown."]
     if sum(f.stat().st_size for f in files) > MAX_SAMPLE_BYTES:
