@@ -5,7 +5,7 @@ export RRS_CACHE ?= .cache/rrs
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: setup check-setup lock test lint reproduce check bench clean slurm-test image image-cuda image-test smollm2-setup smollm2
+.PHONY: setup check-setup lock test lint reproduce check report-test inspect-test bench clean slurm-test image image-cuda image-test smollm2-setup smollm2
 
 # Every environment installs exactly its lock, hashes required (scripts/venv.sh); `make lock` regenerates the locks.
 # The development / reproduction environment: torch's CPU build, the dev tools (requirements/dev.lock).
@@ -45,6 +45,22 @@ smollm2-setup: setup
 
 smollm2: smollm2-setup
 	.venv/bin/rrs reproduce spec/smollm2.yaml
+
+# The reviewer's page (rrs report) of each published study in a real headless Chromium (selenium; Debian's chromium
+# and chromium-driver, apt-installed when missing, as root): no console error, every figure shown, each claim's
+# verdict; screenshots in out/report-test/. Not part of `make test`.
+report-test: setup
+	PY=$(PY) scripts/report_test.sh
+
+# `rrs export --format inspect` read back by the real inspect_ai (tests/test_export.py, marker `inspect`). inspect_ai
+# lives in its own environment, .venv-inspect, from requirements/inspect.lock (hashes required, no rrs in it).
+inspect-test: setup .venv-inspect/.installed
+	RRS_INSPECT_PYTHON=.venv-inspect/bin/python $(PY) -m pytest -q -m inspect tests/test_export.py
+
+.venv-inspect/.installed: requirements/inspect.lock
+	rm -rf .venv-inspect && python3 -m venv .venv-inspect
+	.venv-inspect/bin/python -m pip install -q --require-hashes --no-deps -r requirements/inspect.lock
+	touch $@
 
 bench: setup
 	$(PY) benchmarks/pipeline.py

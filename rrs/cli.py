@@ -11,7 +11,11 @@ import typer
 
 from rrs.errors import UserError
 
-VERBS = ("run", "score", "check", "figures", "fetch")  # modules in rrs.commands; each registers its verbs
+VERBS = ("run", "score", "check", "figures", "fetch", "report", "listing", "export")  # modules in rrs.commands; each registers its verbs
+# Verbs that load models, train or embed: they need the full environment (`make setup`: torch, transformers, peft).
+# In the light environment of `make check` (.venv-check) they stop at once with one line instead of an ImportError.
+FULL_VERBS = ("run", "reproduce", "plan", "score", "fetch")
+FULL_PACKAGES = ("torch", "transformers", "peft")
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +33,40 @@ def _version(value: bool) -> None:
 
         typer.echo(f"rrs {rrs.__version__}")
         raise typer.Exit(0)
+
+
+def _missing_package() -> str | None:
+    """The first of FULL_PACKAGES this interpreter cannot import, or None."""
+    import importlib.util
+
+    for name in FULL_PACKAGES:
+        if sys.modules.get(name, False) is None:  # blocked (as the tests simulate the light environment)
+            return name
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
+
+
+def needs_full_environment(verb: str, missing: str) -> UserError:
+    return UserError(f"`rrs {verb}` needs the full environment ({missing} is not installed here): make setup")
+
+
+def _verb(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The verb of a command line (global options are flags and come first) and the arguments after it."""
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return arg, argv[i + 1:]
+    return None, []
+
+
+def _refuse_light(argv: list[str]) -> None:
+    """Before anything runs: a verb of FULL_VERBS (other than its --help) where torch & co. are missing."""
+    verb, rest = _verb(argv)
+    if verb in FULL_VERBS and not {"--help", "-h"} & set(rest) and (missing := _missing_package()) is not None:
+        raise needs_full_environment(verb, missing)
 
 
 @app.callback(epilog="Example: rrs -q run spec/smoke.yaml && rrs check --all")
@@ -54,7 +92,9 @@ def _options(
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = list(argv if argv is not None else sys.argv[1:])
     try:
+        _refuse_light(argv)
         rc = app(args=argv, standalone_mode=False)  # click returns a command's exit code here, not raise
     except UserError as err:
         print(f"rrs: error: {_clip(str(err))}", file=sys.stderr)
@@ -68,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rrs: error: no space left on the device{where}; free some and rerun (finished stages are cached)",
               file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # a third-party package of the full environment, reached by another verb
+        if exc.name is None or exc.name.split(".")[0] == "rrs":
+            raise
+        print(f"rrs: error: {needs_full_environment(_verb(argv)[0] or 'rrs', exc.name.split('.')[0])}", file=sys.stderr)
+        return UserError.exit_code
     except KeyboardInterrupt:
         print("rrs: interrupted; the stage caches keep what finished, rerun to resume", file=sys.stderr)
         return 130

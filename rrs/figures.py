@@ -61,11 +61,43 @@ JUDGE_FREE = ("rd", "degenerate")
 SCALING_FIGURES = ("scaling_rrr", "scaling_fit")
 
 
-def figure_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """The figures of a study: the compare figure of each metric in its spec's `metrics` that has one, and the
-    scaling figures, in FIGURES order."""
-    wanted = {name for name, (metric, *_) in _COMPARE.items() if metric in metrics} | set(SCALING_FIGURES)
+def figure_names(metrics: list[str] | tuple[str, ...] | None, sizes: int | None = None) -> tuple[str, ...]:
+    """The figures of a study: the compare figure of each metric in its spec's `metrics` that has one (every one
+    for None), and the scaling figures, in FIGURES order. With `sizes` (the number of distinct model sizes in the
+    grid) below 2 there are no scaling figures: a trend over size needs two sizes, and one would be drawn empty."""
+    wanted = {name for name, (metric, *_) in _COMPARE.items() if metrics is None or metric in metrics}
+    if sizes is None or sizes >= 2:
+        wanted |= set(SCALING_FIGURES)
     return tuple(n for n in FIGURES if n in wanted)
+
+
+def model_sizes(grid: pd.DataFrame) -> int:
+    """The number of distinct model sizes (model_params) in a results grid."""
+    return int(grid["model_params"].nunique())
+
+
+def untangle_xticklabels(fig: Figure, ax) -> None:
+    """Stagger the x tick labels of `ax` into 2, 3, … rows (every k-th label one row lower) until no two overlap at
+    the figure's size; labels that do not overlap stay as drawn. Deterministic: the extents come from the Agg
+    renderer at the pinned size and DPI."""
+    fig.draw_without_rendering()
+    ticks = [t for t in ax.xaxis.get_major_ticks() if t.label1.get_visible() and t.label1.get_text()]
+    if not labels_overlap([t.label1 for t in ticks]):
+        return
+    pad = ticks[0].get_pad()
+    row = max(t.label1.get_window_extent().height for t in ticks) * 72 / fig.dpi + 2  # points
+    for rows in range(2, len(ticks) + 1):
+        for i, t in enumerate(ticks):
+            t.set_pad(pad + row * (i % rows))
+        fig.draw_without_rendering()
+        if not labels_overlap([t.label1 for t in ticks]):
+            return
+
+
+def labels_overlap(texts) -> bool:
+    """Whether any two of `texts` (drawn artists) overlap, with 2 pixels of space required between them."""
+    boxes = [t.get_window_extent().expanded(1.0, 1.0).padded(1.0) for t in texts]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def t975(df: int) -> float:
@@ -179,6 +211,7 @@ def _scaling_figure(grid: pd.DataFrame, judge: str) -> Figure:
     ax.set_xticks(sizes["model_params"].tolist(),
                   [f"{m}\n{human_params(p)}" for m, p in zip(sizes["model"], sizes["model_params"], strict=True)])
     ax.minorticks_off()
+    untangle_xticklabels(fig, ax)
     ax.set_xlabel("model parameters (log scale)")
     ax.set_ylabel(f"refusal rate (rrr)\njudge {judge}")
     ax.set_ylim(-0.03, 1.03)
@@ -220,6 +253,8 @@ def make_figures(
     part = grid[grid["judge"] == judge]
     if part.empty:
         raise ValueError(f"judge {judge!r} has no rows in the grid (judges: {', '.join(_order(grid['judge']))})")
+    if model_sizes(part) < 2:  # no scaling figure for one size (figure_names says the same to the check)
+        names = tuple(n for n in names if n not in SCALING_FIGURES)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []

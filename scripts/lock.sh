@@ -8,6 +8,7 @@
 #                           other, e.g. smollm2), each shared pin equal to cpu.lock's (cpu.lock constrains it);
 #   requirements/check.lock `make check` (.venv-check): pyproject's `check` dependency group, no torch, constrained by
 #                           cpu.lock too, so a figure drawn in either environment uses the same matplotlib/pillow.
+#   requirements/inspect.lock `make inspect-test` (.venv-inspect): pyproject's `inspect` group (inspect_ai) alone.
 #   requirements/tools.lock uv, which this script runs (every platform's wheel hashed).
 # Every package pinned with ==, with the sha256 of every file its source serves for that version, resolved for
 # linux x86_64 with glibc 2.36 (Debian bookworm, the base image) and CPython 3.11 (bookworm's python3).
@@ -62,5 +63,7 @@ extra_args=()
 for e in "${extras[@]}"; do [[ -n "$e" ]] && extra_args+=(--extra "$e"); done
 compile dev "${extra_args[@]}" --find-links "$TORCH_CPU_LINKS" -c requirements/cpu.lock "$@"
 SRC="" compile check --group pyproject.toml:check -c requirements/cpu.lock "$@"
+# inspect_ai alone (`make inspect-test`): not constrained by cpu.lock, whose fsspec it excludes.
+SRC="" compile inspect --group pyproject.toml:inspect "$@"
 echo "uv==${UV_VERSION}" > "$tool/tools.in"
 SRC="$tool/tools.in" PLATFORM="" compile tools --universal

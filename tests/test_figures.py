@@ -91,3 +91,54 @@ def test_summarize_keeps_first_appearance_order():
     grid = pd.DataFrame({"model": ["b", "b", "a", "a"], "steps": [0, 0, 0, 0], "rrr": [1.0, 0.0, 0.5, 0.5]})
     out = summarize(grid, "rrr", ["model", "steps"])
     assert out["model"].tolist() == ["b", "a"] and out["mean"].tolist() == [0.5, 0.5] and out["n"].tolist() == [2, 2]
+
+
+def test_one_size_study_gets_no_scaling_figure(drawn, tmp_path):
+    """A trend over size needs two sizes: with one, the scaling figures are not drawn (they would be empty), the
+    check expects none (figure_names with the grid's sizes) and compares the rest."""
+    from rrs.checks.figcompare import check_figures
+    from rrs.figures import SCALING_FIGURES, figure_names, model_sizes
+
+    grid = read_grid(drawn[0] / "results_grid.csv")
+    one = grid[grid["model"] == grid["model"].iloc[0]]
+    assert model_sizes(one) == 1 and model_sizes(grid) == 3
+    paths = make_figures(one, tmp_path / "one", formats=("png",))
+    assert sorted(p.stem for p in paths) == sorted(n for n in FIGURES if n not in SCALING_FIGURES)
+    assert set(SCALING_FIGURES) <= set(figure_names(["rrr"], model_sizes(grid)))
+    assert figure_names(["rrr"], 1) == ("RRR_compare",) and figure_names(None, 1) == paths_stems(paths)
+    results = check_figures(one, tmp_path / "one", names=figure_names(None, model_sizes(one)))
+    assert [r.name for r in results] == list(paths_stems(paths)) and all(r.ok for r in results)
+
+
+def paths_stems(paths) -> tuple[str, ...]:
+    return tuple(p.stem for p in paths)
+
+
+def _close_sizes_grid(drawn) -> pd.DataFrame:
+    """The synthetic grid with its models renamed and resized like three of the embedded study's (82.1k and 111k
+    close on a log axis that reaches 2.69M, long names)."""
+    grid = read_grid(drawn[0] / "results_grid.csv")
+    sizes = {"organism-s": ("organism-xs", 82_120), "organism-m": ("organism-s", 111_000),
+             "organism-l": ("organism-xl", 2_690_000)}
+    grid["model_params"] = grid["model"].map(lambda m: sizes[m][1])
+    grid["model"] = grid["model"].map(lambda m: sizes[m][0])
+    return grid
+
+
+def test_scaling_figure_tick_labels_do_not_overlap_at_the_published_size(drawn, monkeypatch):
+    import matplotlib.style
+
+    from rrs import figures
+
+    grid = _close_sizes_grid(drawn)
+    part = grid[grid["judge"] == grid["judge"].iloc[0]]
+
+    def ticklabels(fig):
+        fig.draw_without_rendering()
+        return [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
+
+    with matplotlib.style.context(["default", figures.RC]):
+        fig = figures._scaling_figure(part, part["judge"].iloc[0])
+        assert len(ticklabels(fig)) == 3 and not figures.labels_overlap(ticklabels(fig))
+        monkeypatch.setattr(figures, "untangle_xticklabels", lambda fig, ax: None)
+        assert figures.labels_overlap(ticklabels(figures._scaling_figure(part, part["judge"].iloc[0])))

@@ -36,7 +36,7 @@ from rrs.checks.report import CheckReport, Failure, sort_failures
 from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
-from rrs.figures import FIGURES, figure_names
+from rrs.figures import figure_names, model_sizes
 from rrs.numerics import describe
 from rrs.spec import Study, load_spec
 
@@ -192,7 +192,7 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | Non
     if note := results_file.missing_note(result_dir):
         report.notes.append(note)
     if (result_dir / "figures").is_dir():
-        names = figure_names(spec.metrics) if spec is not None else FIGURES  # the figures the spec asks for
+        names = figure_names(spec.metrics if spec is not None else None, model_sizes(grid))  # the spec's, drawable
         report.figures = check_figures(grid, result_dir / "figures", names=names)
     return True
 
