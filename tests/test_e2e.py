@@ -179,6 +179,27 @@ def test_another_numerics_setting_is_another_platform_and_a_replication(cold, tm
     assert "identical" in same.stdout
 
 
+def test_threads_on_the_command_line_are_an_execution_setting(cold, tmp_path: Path) -> None:
+    """`rrs run --threads 1` on a spec that says 2: the run records 1 thread (manifest, numerics fingerprint,
+    spec.resolved.yaml), every cache key differs, and `rrs check` compares it with the 2-thread run as a
+    replication, never byte for byte. (Whether the check then passes is the check's rule for `runtime`.)"""
+    out, cache = cold
+    proc = _rrs("reproduce", str(SPEC), "--out", str(tmp_path / "t1"), "--threads", "1", cache=cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    man_a = json.loads((out / "manifest.json").read_text())
+    man_b = json.loads((tmp_path / "t1" / "manifest.json").read_text())
+    assert man_a["device"]["threads"] == 2 and man_a["device"]["set_by"] == {"device": "spec", "threads": "spec"}
+    assert man_b["device"]["threads"] == 1 and man_b["device"]["set_by"]["threads"] == "command line"
+    assert (man_a["numerics"]["fingerprint"]["threads"], man_b["numerics"]["fingerprint"]["threads"]) == (2, 1)
+    assert man_a["numerics"]["id"] != man_b["numerics"]["id"]
+    assert {c["attack_key"] for c in man_a["cells"]}.isdisjoint(c["attack_key"] for c in man_b["cells"])
+    resolved = (tmp_path / "t1" / "spec.resolved.yaml").read_text()
+    assert "--threads 1\n" in resolved.splitlines(keepends=True)[0] and "threads: 1\n" in resolved
+    check = _rrs("check", str(out), "--fresh", str(tmp_path / "t1"), "--report", str(tmp_path / "r.md"), cache=cache)
+    assert check.returncode in (0, 1), check.stderr[-2000:]
+    assert "replication" in check.stdout and "identical" not in check.stdout.split("replication")[0][-200:]
+
+
 def _run_files(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
 
