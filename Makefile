@@ -46,7 +46,10 @@ smollm2-setup: setup
 smollm2: smollm2-setup
 	.venv/bin/rrs reproduce spec/smollm2.yaml
 
+# Each step against this machine's GEMM rate (SmolLM2-135M: `make smollm2-setup` first, else random weights of its
+# config), then the pipeline's ratios and a cold study.
 bench: setup
+	$(PY) benchmarks/steps.py
 	$(PY) benchmarks/pipeline.py
 
 # A throwaway single-node SLURM cluster (root; apt-installs slurm-wlm + munge if missing), a reduced study through
