@@ -1,7 +1,8 @@
 """Each step against this machine's own limit, measured in this one run and printed as ratios.
 
 1. GEMM: this machine's fp32 matrix-multiply rate at the run's thread count (torch.mm of square 2048 matrices,
-   best of several repeats): the limit the two ratios below are taken against.
+   best of several repeats): the limit the two ratios below are taken against, measured again just before and
+   after each of them (their mean is the ratio's denominator: the load of a shared machine drifts).
 2. LoRA attack step: rrs's attack (rrs.attack.run_attack) on SmolLM2-135M-Instruct with the attack of
    spec/smollm2.yaml (its batch and sequence length): FLOPs per step ÷ seconds per step, ÷ the GEMM rate (goal ≥ 40%
    on CPU). FLOPs: the linear layers' forward (2·P·T) and input-gradient (2·P·T) products of the frozen weights, the
@@ -114,7 +115,7 @@ class Model:
         return loaded.model, loaded.tok, loaded.system_prompt
 
 
-def bench_attack(m: Model, gemm: float, warm: int, steps: int) -> None:
+def bench_attack(m: Model, warm: int, steps: int) -> None:
     from rrs.attack import run_attack
     from rrs.training import Batcher
 
@@ -143,13 +144,16 @@ def bench_attack(m: Model, gemm: float, warm: int, steps: int) -> None:
         flops += 4 * p_lin * b * s + 6 * lora * b * s + 12 * b * s * s * d * layers
     host = host_work(batcher, model, attack.grad_accum, warm, steps)
     del model
+    before = gemm_rate()
     t_warm, t_all = run(warm), run(warm + steps)
+    gemm = (before + gemm_rate()) / 2  # measured just before and after: the load of a shared machine drifts
     per_step = (t_all - t_warm) / steps
     achieved = flops / steps / per_step
     print(f"[attack step] LoRA r{attack.rank} on {', '.join(attack.targets)}, batch {attack.batch} x "
           f"{attack.grad_accum}, seq_len {attack.seq_len}; {p_lin / 1e6:.1f}M linear params, {lora / 1e6:.2f}M LoRA")
     print(f"  {per_step:.3f} s per step (steps {warm + 1}-{warm + steps}), {flops / steps / 1e9:.1f} GFLOP per step "
-          f"-> {achieved / 1e9:.1f} GFLOP/s = {achieved / gemm:.0%} of the GEMM rate (goal >= 40%); "
+          f"-> {achieved / 1e9:.1f} GFLOP/s = {achieved / gemm:.0%} of the GEMM rate measured around it, "
+          f"{gemm / 1e9:.1f} GFLOP/s (goal >= 40%); "
           f"load {load_avg()}")
     print(f"  rrs's own host work per step (building the batch, listing the trainable parameters): "
           f"{host * 1e3:.2f} ms = {host / per_step:.3%} of the step")
@@ -165,7 +169,7 @@ def host_work(batcher, model, grad_accum: int, warm: int, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_decode(m: Model, gemm: float, new_tokens: int) -> None:
+def bench_decode(m: Model, new_tokens: int) -> None:
     import torch
 
     from rrs.models import stop_token_ids
@@ -188,7 +192,9 @@ def bench_decode(m: Model, gemm: float, new_tokens: int) -> None:
         return time.perf_counter() - t0
 
     run(2)  # warm-up
+    before = gemm_rate()
     t1, tn = run(1), run(new_tokens + 1)
+    gemm = (before + gemm_rate()) / 2
     per_token = (tn - t1) / new_tokens
     forward = forward_only(model, enc, new_tokens)
     batch = len(prompts)
@@ -196,7 +202,8 @@ def bench_decode(m: Model, gemm: float, new_tokens: int) -> None:
     print(f"[decoding] greedy, {batch} prompts in one batch (prompt width {enc['input_ids'].shape[1]}), "
           f"{new_tokens} token steps after the first")
     print(f"  {per_token * 1e3:.1f} ms per token step; compute bound 2 x {p_lin / 1e6:.1f}M x {batch} = "
-          f"{2 * p_lin * batch / 1e9:.2f} GFLOP -> {bound * 1e3:.1f} ms: {per_token / bound:.2f}x the bound "
+          f"{2 * p_lin * batch / 1e9:.2f} GFLOP at {gemm / 1e9:.1f} GFLOP/s (measured around it) -> "
+          f"{bound * 1e3:.1f} ms: {per_token / bound:.2f}x the bound "
           f"(goal <= 3x); load {load_avg()}")
     print(f"  the model's forward alone (KV cache, argmax): {forward * 1e3:.1f} ms per token step = "
           f"{forward / bound:.2f}x the bound; generate ÷ that bare loop: {per_token / forward:.2f} (what generate "
@@ -248,9 +255,9 @@ def main() -> None:
         gemm = gemm_rate()
         print(f"[gemm] fp32 2048^3 torch.mm: {gemm / 1e9:.1f} GFLOP/s at {threads} threads; load {load_avg()}")
         if args.only in (None, "attack"):
-            bench_attack(m, gemm, args.warm, args.steps)
+            bench_attack(m, args.warm, args.steps)
         if args.only in (None, "decode"):
-            bench_decode(m, gemm, args.new_tokens)
+            bench_decode(m, args.new_tokens)
         print(f"[gemm] again at the end: {gemm_rate() / 1e9:.1f} GFLOP/s; load {load_avg()}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
