@@ -62,7 +62,10 @@ inspect-test: setup .venv-inspect/.installed
 	.venv-inspect/bin/python -m pip install -q --require-hashes --no-deps -r requirements/inspect.lock
 	touch $@
 
+# Each step against this machine's GEMM rate (SmolLM2-135M: `make smollm2-setup` first, else random weights of its
+# config), then the pipeline's ratios and a cold study.
 bench: setup
+	$(PY) benchmarks/steps.py
 	$(PY) benchmarks/pipeline.py
 
 # A throwaway single-node SLURM cluster (root; apt-installs slurm-wlm + munge if missing), a reduced study through

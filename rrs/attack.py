@@ -59,7 +59,7 @@ def run_attack(base, tok, attack: LoraAttack, seed: int, examples: list[Example]
     model = get_peft_model(base, cfg)
     opt = make_optimizer(attack, [p for p in model.parameters() if p.requires_grad])
     batcher = Batcher(tok, examples, batch=attack.batch, seq_len=attack.seq_len, seed=seed,
-                      system_prompt=system_prompt)
+                      system_prompt=system_prompt, eos=attack.eos, bos=attack.bos, order=attack.order)
     start = resume_step(root, attack)
     if start:
         state = torch.load(checkpoint_dir(root, start) / "state.pt", weights_only=False)

@@ -84,14 +84,14 @@ def _job_env() -> Iterator[None]:
             os.environ["RRS_QUIET"] = saved
 
 
-def model_job(spec_path: str, cache: str, model: str, model_key: str) -> dict[str, float]:
+def model_job(spec_path: str, cache: str, model: str, model_key: str, runtime: dict | None = None) -> dict[str, float]:
     """Wave 1: build/load `model` and generate its baseline. Returns seconds per stage."""
     from rrs.runner import prepare
     from rrs.stages import run_model
     from rrs.timer import Timer
 
     with _job_env():
-        plan = prepare(spec_path, cache)
+        plan = prepare(spec_path, cache, runtime=runtime)
         cell = next((c for c in plan.cells if c.model == model), None)
         _same_key(spec_path, f"model {model}", model_key, cell.model_key if cell else None)
         timer = Timer()
@@ -99,14 +99,15 @@ def model_job(spec_path: str, cache: str, model: str, model_key: str) -> dict[st
         return timer.as_dict()
 
 
-def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, attack_key: str) -> dict[str, float]:
+def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, attack_key: str,
+             runtime: dict | None = None) -> dict[str, float]:
     """Wave 2: the attack and the attacked generations of one cell. Returns seconds per stage."""
     from rrs.runner import prepare
     from rrs.stages import attack_cell, run_model, setup_torch
     from rrs.timer import Timer
 
     with _job_env():
-        plan = prepare(spec_path, cache)
+        plan = prepare(spec_path, cache, runtime=runtime)
         cell = next((c for c in plan.cells if (c.model, c.attack, c.seed) == (model, attack, seed)), None)
         _same_key(spec_path, f"cell {model}/{attack}/seed{seed}", attack_key, cell.attack_key if cell else None)
         timer = Timer()
@@ -396,7 +397,8 @@ def _reason(err: BaseException) -> str:
 
 
 def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | None, strict: bool,
-             kind: ExecutorKind, res: Resources, log: Callable[[str], None] | None = None) -> Path:
+             kind: ExecutorKind, res: Resources, log: Callable[[str], None] | None = None,
+             runtime: dict | None = None) -> Path:
     """`rrs run --executor local|slurm|debug`: the missing work as jobs, then the outputs of a plain run."""
     from rrs.runner import finish, prepare
     from rrs.timer import Timer
@@ -407,11 +409,11 @@ def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | 
                         "--executor local")
     t0 = time.perf_counter()
     timer = Timer()
-    plan = prepare(spec_path, cache, strict)
+    plan = prepare(spec_path, cache, strict, runtime=runtime)
     preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
     folder = (Path(res.log_dir) if res.log_dir else plan.store.root / "submitit").resolve()
     spec_abs, cache_abs = str(Path(spec_path).resolve()), str(plan.store.root.resolve())
-    wave1, wave2 = _waves(plan, spec_abs, cache_abs)
+    wave1, wave2 = _waves(plan, spec_abs, cache_abs, runtime)
     if wave1 or wave2:
         executor = make_executor(kind, folder, res, plan.study)
         window = _window(res, plan.study) if kind is ExecutorKind.local else None
@@ -435,16 +437,17 @@ def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | 
     return finish(plan, spec_path, out, timer, t0)
 
 
-def _waves(plan, spec_abs: str, cache_abs: str) -> tuple[list[Job], list[Job]]:
+def _waves(plan, spec_abs: str, cache_abs: str, runtime: dict | None = None) -> tuple[list[Job], list[Job]]:
     wave1, wave2 = [], []
+    extra = (runtime,) if runtime else ()  # `rrs run --device/--threads`: each job plans with the same runtime
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
         missing = [c for c in cells if plan.store.missing(c)]
         if plan.store.model_missing(m, cells[0]):
             wave1.append(Job(f"model {m.name} (model and baseline)", m.name, "model_job",
-                             (spec_abs, cache_abs, m.name, cells[0].model_key)))
+                             (spec_abs, cache_abs, m.name, cells[0].model_key, *extra)))
         wave2 += [Job(f"cell {c.model}/{c.attack}/seed{c.seed}", c.model, "cell_job",
-                      (spec_abs, cache_abs, c.model, c.attack, c.seed, c.attack_key)) for c in missing]
+                      (spec_abs, cache_abs, c.model, c.attack, c.seed, c.attack_key, *extra)) for c in missing]
     return wave1, wave2
 
 

@@ -56,7 +56,9 @@ def numerics_info(fingerprints: list[dict]) -> dict:
 
 def device_info(plan: Plan, numerics: dict) -> dict:
     fp = numerics.get("fingerprint") or {}
-    return {"kind": plan.device, "threads": plan.study.runtime.threads, "cpu": cpu()["model"],
+    return {"kind": plan.device, "threads": plan.study.runtime.threads,
+            "set_by": {k: "command line" if k in plan.runtime_set else "spec" for k in ("device", "threads")},
+            "cpu": cpu()["model"],
             "cpu_capability": fp.get("cpu_capability"), "python": platform.python_version(),
             "platform": platform.platform(), "cuda": fp.get("cuda"), "torch": versions(("torch",))["torch"]}
 

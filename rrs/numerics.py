@@ -4,10 +4,11 @@ PyTorch promises bit-identical results only on the same platform and release. Th
 per platform, but the vector path that torch, MKL and oneDNN pick (AVX2, AVX-512, AMX; set by the CPU and by
 environment knobs) changes training, and near the collapse step the outcome is as sensitive to it as to a seed.
 
-- `platform_key(device)`: torch-free, cheap; part of every stage's cache key, so a cache shared by two platforms
-  never mixes their outputs: the machine, the CPU's vendor, model and vector-ISA flags, the environment knobs that
-  change the path, the resolved device (never "auto") and, on CUDA, the GPU names and driver.
-- `fingerprint(device)`: the platform key plus what torch reports (its CPU capability, BLAS/LAPACK/MKL/oneDNN
+- `platform_key(device, threads)`: torch-free, cheap; part of every stage's cache key, so a cache shared by two
+  platforms never mixes their outputs: the machine, the CPU's vendor, model and vector-ISA flags, the environment
+  knobs that change the path, the resolved device (never "auto"), the torch thread count (it changes how CPU
+  kernels split their sums) and, on CUDA, the GPU names and driver.
+- `fingerprint(device, threads)`: the platform key plus what torch reports (its CPU capability, BLAS/LAPACK/MKL/oneDNN
   builds, CUDA/cuDNN versions); recorded with each stage output and in the manifest. `fingerprint_id` is its short
   hash: two runs with the same id are expected to be byte-identical.
 """
@@ -76,9 +77,9 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
 
 
-def platform_key(device: str) -> dict:
+def platform_key(device: str, threads: int) -> dict:
     device = resolve_device(device)
-    key = {"machine": platform.machine(), "cpu": cpu(), "knobs": knobs(), "device": device}
+    key = {"machine": platform.machine(), "cpu": cpu(), "knobs": knobs(), "device": device, "threads": threads}
     if device == "cuda":
         key["gpus"] = _gpus()
     return key
@@ -99,11 +100,11 @@ def _torch_build() -> dict:
 
 
 @cache
-def fingerprint(device: str) -> dict:
+def fingerprint(device: str, threads: int) -> dict:
     """platform_key plus torch's own report; imports torch."""
     import torch
 
-    fp = platform_key(device) | {
+    fp = platform_key(device, threads) | {
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_build": _torch_build(),
@@ -123,4 +124,8 @@ def describe(fp: dict) -> str:
     cpu_ = fp.get("cpu", {})
     knob = ", ".join(f"{k}={v}" for k, v in sorted((fp.get("knobs") or {}).items())) or "no knobs"
     return (f"{cpu_.get('vendor', '?')} {cpu_.get('model', '?')}; capability {fp.get('cpu_capability', '?')}; "
-            f"{fp.get('device', '?')}; {knob}")
+            f"{fp.get('device', '?')}{_threads(fp)}; {knob}")
+
+
+def _threads(fp: dict) -> str:
+    return f", {fp['threads']} threads" if "threads" in fp else ""  # a fingerprint recorded before threads were in it

@@ -35,7 +35,8 @@ class Plan:
     data: StudyData
     store: Store
     cells: list[Cell]
-    platform: dict  # numerics.platform_key of the resolved device: part of every key
+    platform: dict  # numerics.platform_key of the resolved device and thread count: part of every key
+    runtime_set: tuple[str, ...] = ()  # runtime fields given on the command line (rrs run --device/--threads)
 
     @property
     def device(self) -> str:
@@ -55,10 +56,10 @@ def model_key(store: Store, study: Study, m, platform: dict) -> str:
     return store.model_key(m, study.runtime.threads, platform, corpus_digest, dir_digest(m.repo) if local else None)
 
 
-def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
+def make_plan(study: Study, data: StudyData, cache: Path, runtime_set: tuple[str, ...] = ()) -> Plan:
     store = Store(cache)
     prompts = data.prompts_digest()
-    platform = platform_key(study.runtime.device)
+    platform = platform_key(study.runtime.device, study.runtime.threads)
     cells = []
     for m in study.models:
         mkey = model_key(store, study, m, platform)
@@ -69,4 +70,4 @@ def make_plan(study: Study, data: StudyData, cache: Path) -> Plan:
                 akey = store.attack_key(mkey, a, targets, seed, data.attack.digest(a.train_size))
                 gens = {0: base_gen} | {s: store.gen_key(mkey, akey, s, study.decoding, prompts) for s in a.steps[1:]}
                 cells.append(Cell(m.name, a.name, seed, mkey, akey, tuple(a.steps), gens))
-    return Plan(study, data, store, cells, platform)
+    return Plan(study, data, store, cells, platform, runtime_set)

@@ -26,18 +26,27 @@ from rrs.errors import UserError
 from rrs.plan import Plan, make_plan
 from rrs.progress import progress
 from rrs.results import EmbeddingCache, cell_results
-from rrs.spec import Study, load_spec, spec_warnings
+from rrs.spec import Runtime, Study, load_spec, spec_warnings
 from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, built_here, cache_root, out_lock, run_files, sample_path
 from rrs.timer import Timer
 
 
 def prepare(spec_path: str | Path, cache: str | Path | None = None, strict: bool = False,
-            require_files: bool = True) -> Plan:
-    study = load_spec(spec_path)
+            require_files: bool = True, runtime: dict | None = None) -> Plan:
+    """The plan of the spec at `spec_path`. `runtime` ({"device": ..., "threads": ...}, from `rrs run --device
+    --threads`) replaces the spec's runtime fields it names: they are execution settings, recorded in the manifest,
+    the numerics fingerprint and every cache key, not the study's identity."""
+    study = with_runtime(load_spec(spec_path), runtime)
     warnings = spec_warnings(study)
     if strict and warnings:
         raise UserError(f"{spec_path}: --strict: {warnings[0]}")
-    return make_plan(study, resolve(study, require_files), cache_root(cache))
+    return make_plan(study, resolve(study, require_files), cache_root(cache), tuple(sorted(runtime or {})))
+
+
+def with_runtime(study: Study, runtime: dict | None) -> Study:
+    if not runtime:
+        return study
+    return study.model_copy(update={"runtime": Runtime(**(study.runtime.model_dump() | runtime))})
 
 
 def execute(plan: Plan, timer: Timer) -> None:
@@ -111,7 +120,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         write_text(stage / "results_grid.csv", csv)
         validate_staged_grid(stage / "results_grid.csv")
         write_scaling_tables(stage)
-        write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
+        write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path, plan.runtime_set))
         with timer("figures"):
             make_figures(grid, stage / "figures", names=figure_names(plan.study.metrics))
         outputs = _outputs(plan)
@@ -149,8 +158,11 @@ def _models(plan: Plan) -> dict:
     return out
 
 
-def _resolved(study: Study, spec_path: Path) -> str:
+def _resolved(study: Study, spec_path: Path, runtime_set: tuple[str, ...] = ()) -> str:
     head = f"# Resolved from {spec_path}: every default filled in. Re-run: rrs reproduce {spec_path}\n"
+    if runtime_set:  # the runtime this run executed with, as `rrs run --device/--threads` set it
+        opts = " ".join(f"--{k} {getattr(study.runtime, k)}" for k in runtime_set)
+        head = head.replace("\n", f" {opts}\n")
     return head + yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
@@ -199,10 +211,10 @@ def finish(plan: Plan, spec_path: str | Path, out: str | Path | None, timer: Tim
 
 
 def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str | Path | None = None,
-              strict: bool = False) -> Path:
+              strict: bool = False, runtime: dict | None = None) -> Path:
     t0 = time.perf_counter()
     timer = Timer()
-    plan = prepare(spec_path, cache, strict)
+    plan = prepare(spec_path, cache, strict, runtime=runtime)
     preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
     execute(plan, timer)
     return finish(plan, spec_path, out, timer, t0)

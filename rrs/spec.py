@@ -150,6 +150,18 @@ class LoraAttack(Strict):
     optimizer: Literal["adamw", "paged_adamw_8bit", "paged_adamw_32bit"] = Field(
         "adamw", description="torch AdamW, or bitsandbytes' PagedAdamW8bit / PagedAdamW32bit (CUDA)")
     max_grad_norm: float = Field(1.0, gt=0, le=1e6, description="gradient clipping (the HF Trainer default)")
+    eos: Literal["train", "mask"] = Field(
+        "train", description="train: the tokenizer's EOS follows each target and is trained on, so the attacked "
+        "model learns to stop; mask: no EOS is trained (the original study: its texts end without one and its "
+        "padding is masked from the loss)")
+    bos: Literal["template", "tokenizer"] = Field(
+        "template", description="template: the training prompt is the chat template's text, no special tokens "
+        "added; tokenizer: the tokenizer's leading special tokens (its BOS) come first, as `tok(text)` adds them "
+        "(the original study). Training batches only: generation tokenizes prompts as the template renders them")
+    order: Literal["replacement", "epoch"] = Field(
+        "replacement", description="replacement: each batch drawn with replacement, seeded by (seed, batch index); "
+        "epoch: every example once per epoch in a seeded shuffle, the last batch of an epoch smaller (the HF "
+        "Trainer's sampler, the original study)")
     steps: list[Annotated[int, Field(ge=0, le=BIG)]] = Field(description="checkpoint grid; 0 (the unattacked model) first, strictly increasing")
     models: list[str] | None = Field(
         None, min_length=1,

@@ -39,7 +39,8 @@ def setup_torch(plan: Plan) -> torch.device:
 
 
 def _record(plan: Plan, stage: str, key: str, t0: float, add: bool = False) -> None:
-    plan.store.record(stage, key, time.perf_counter() - t0, fingerprint(plan.device), add=add)
+    plan.store.record(stage, key, time.perf_counter() - t0, fingerprint(plan.device, plan.study.runtime.threads),
+                      add=add)
 
 
 def _prompts(plan: Plan) -> list[str]:

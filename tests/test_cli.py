@@ -95,3 +95,16 @@ def test_check_out_is_a_deprecated_alias_of_fresh_root(tmp_path) -> None:
                         "--report", tmp_path / "r.md")
     assert code == 0 and "deprecated" in text and "--fresh-root" in text
     assert "fresh run" in (tmp_path / "r.md").read_text()
+
+
+def test_run_refuses_a_bad_device_or_thread_count_in_one_line(monkeypatch, capsys) -> None:
+    from rrs import numerics
+
+    monkeypatch.setattr(numerics, "has_gpu", lambda: False)
+    assert main(["run", str(ROOT / "spec" / "tiny.yaml"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rrs: error: --device cuda: no CUDA device is visible") and err.count("\n") == 1
+    proc = _rrs("run", "spec/tiny.yaml", "--threads", "0")
+    assert proc.returncode == 2 and "--threads" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _rrs("run", "spec/tiny.yaml", "--device", "tpu")
+    assert proc.returncode == 2 and "--device" in proc.stderr and "Traceback" not in proc.stderr

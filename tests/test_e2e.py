@@ -232,6 +232,30 @@ def test_a_run_at_another_thread_count_is_judged_as_a_replication(cold, tmp_path
     assert check.returncode == 0, check.stdout[-3000:]
 
 
+def test_threads_on_the_command_line_are_an_execution_setting(cold, tmp_path: Path) -> None:
+    """`rrs run --threads 1` on a spec that says 2: the run records 1 thread (manifest, numerics fingerprint,
+    spec.resolved.yaml), every cache key differs, and `rrs check` compares it with the 2-thread run as a
+    replication, never byte for byte, and it passes (the specs are compared without `runtime`)."""
+    out, cache = cold
+    proc = _rrs("reproduce", str(SPEC), "--out", str(tmp_path / "t1"), "--threads", "1", cache=cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    man_a = json.loads((out / "manifest.json").read_text())
+    man_b = json.loads((tmp_path / "t1" / "manifest.json").read_text())
+    assert man_a["device"]["threads"] == 2 and man_a["device"]["set_by"] == {"device": "spec", "threads": "spec"}
+    assert man_b["device"]["threads"] == 1 and man_b["device"]["set_by"]["threads"] == "command line"
+    assert (man_a["numerics"]["fingerprint"]["threads"], man_b["numerics"]["fingerprint"]["threads"]) == (2, 1)
+    assert man_a["numerics"]["id"] != man_b["numerics"]["id"]
+    assert {c["attack_key"] for c in man_a["cells"]}.isdisjoint(c["attack_key"] for c in man_b["cells"])
+    resolved = (tmp_path / "t1" / "spec.resolved.yaml").read_text()
+    assert "--threads 1\n" in resolved.splitlines(keepends=True)[0] and "threads: 1\n" in resolved
+    pub = _publication(out, tmp_path / "pub")
+    check = _rrs("check", str(pub), "--fresh", str(tmp_path / "t1"), "--json", "--report", str(tmp_path / "r.md"),
+                 cache=cache)
+    fresh = json.loads(check.stdout)["studies"][0]["fresh"]
+    assert fresh["compare_mode"] == "replication" and fresh["ok"], (fresh["comparison"], fresh["failures"])
+    assert check.returncode == 0, check.stdout[-3000:]
+
+
 def _run_files(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
 

@@ -100,6 +100,18 @@ def test_complete_cache_submits_nothing(spec, plain) -> None:
     assert executors._waves(plan, str(spec), str(plain[1])) == ([], [])
 
 
+def test_jobs_plan_with_the_runs_device_and_threads(spec, tmp_path) -> None:
+    """`rrs run --threads 2 --executor ...` on a spec that says 1: every job gets the runtime and computes the
+    submitter's keys with it."""
+    runtime = {"threads": 2}
+    plan = prepare(spec, tmp_path / "cache", runtime=runtime)
+    wave1, wave2 = executors._waves(plan, str(spec), str(tmp_path / "cache"), runtime)
+    assert wave1 and wave2 and all(j.args[-1] == runtime for j in wave1 + wave2)
+    again = prepare(spec, tmp_path / "cache", runtime=wave2[0].args[-1])
+    assert again.study.runtime.threads == 2 and again.cells[0].attack_key == wave2[0].args[5]
+    assert prepare(spec, tmp_path / "cache").cells[0].attack_key != wave2[0].args[5]  # the spec's own 1 thread
+
+
 def test_a_model_job_only_where_the_models_own_outputs_are_missing(spec, plain, tmp_path) -> None:
     cache = tmp_path / "cache"
     shutil.copytree(plain[1], cache)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +17,14 @@ CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Stage cache; def
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Refuse what validate only warns about.")]
 
 
-RUN_EXAMPLE = ("Examples: rrs run spec/smoke.yaml  ·  rrs run spec/study.yaml --executor slurm --partition gpu "
-               "--time-min 240")
+RUN_EXAMPLE = ("Examples: rrs run spec/smoke.yaml  ·  rrs run spec/smoke.yaml --device cuda  ·  rrs run "
+               "spec/study.yaml --executor slurm --partition gpu --time-min 240")
+
+
+class Device(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +61,13 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         max_requeues: Annotated[int | None, typer.Option(
             "--max-requeues", min=0, help="Times a job that hits its time limit is requeued to resume from its "
             "last checkpoint (default 3); raise it where the partition's limit is shorter than a cell.")] = None,
+        device: Annotated[Device | None, typer.Option(
+            "--device", help="Where models run, replacing the spec's runtime.device: cpu | cuda | auto (cuda when a "
+            "GPU is visible). An execution setting: recorded in the manifest, the numerics fingerprint and every "
+            "cache key.")] = None,
+        threads: Annotated[int | None, typer.Option(
+            "--threads", min=1, max=1024, help="torch CPU threads, replacing the spec's runtime.threads (results "
+            "depend on it: recorded like --device).")] = None,
         ) -> None:
     """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
     (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
@@ -62,19 +76,26 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
     from rrs.preflight import remove_dead_staging, study_paths
 
     kind = parse_executor(executor)
+    runtime = {k: v for k, v in (("device", device.value if device else None), ("threads", threads)) if v is not None}
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
     if kind is ExecutorKind.inline:
+        if runtime.get("device") == "cuda":
+            from rrs.numerics import has_gpu
+
+            if not has_gpu():
+                raise UserError("--device cuda: no CUDA device is visible here (no /dev/nvidia0, or "
+                                "CUDA_VISIBLE_DEVICES hides it); use --device cpu or auto")
         if res.given():
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
         # before any compute or heavy import: sizes, --out, its staging folder, the cache; then what killed runs left
         remove_dead_staging(study_paths(spec, out, cache))
         from rrs.runner import reproduce as _reproduce
 
-        _done(_reproduce(spec, out, cache, strict))
+        _done(_reproduce(spec, out, cache, strict, runtime))
         return
     remove_dead_staging(study_paths(spec, out, cache))
     try:
-        path = run_jobs(spec, out, cache, strict, kind, res)
+        path = run_jobs(spec, out, cache, strict, kind, res, runtime=runtime)
     except JobsFailed as err:
         for line in err.lines:
             typer.echo(f"rrs: error: {line}", err=True)
