@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from rrs.figures import mean_ci
+from rrs.figures.grid import mean_ci
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"
@@ -88,8 +88,8 @@ def provenance(manifest: dict) -> dict:
 
 def build(result_dir: str | Path) -> dict:
     """results.json of a result directory, from its files (see the module docstring)."""
-    from rrs.checks.scaling_schema import read_table
-    from rrs.checks.schemas import read_grid
+    from rrs.artifact.scaling_schema import read_table
+    from rrs.artifact.schemas import read_grid
 
     d = Path(result_dir)
     grid = read_grid(d / "results_grid.csv")

@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 
 from rrs import atomic
-from rrs import quality as q
 from rrs.errors import UserError
 from rrs.evalsets import read_table, tag_category
 from rrs.hashing import sha256_file
 from rrs.judges import get_judge
 from rrs.judges.keyword import KEYWORD_JUDGES
-from rrs.judging import judge_metrics, label
-from rrs.metrics import cohen_kappa, rate, rate_fields, response_drift
+from rrs.measure import quality as q
+from rrs.measure.judging import judge_metrics, label
+from rrs.measure.metrics import cohen_kappa, rate, rate_fields, response_drift
 
 RESPONSE_COLS = ("response", "gen", "output", "completion", "generation")
 PROMPT_COLS = ("prompt", "goal", "forbidden_prompt", "behavior", "question", "instruction")
@@ -40,7 +40,7 @@ DEFAULT_JUDGES = (*KEYWORD_JUDGES, "classifier:sbert-logreg")
 
 def default_embed(texts: list[str]) -> np.ndarray:
     """MiniLM embeddings, EMBED_CHUNK texts at a time, with a progress bar when there is more than one chunk."""
-    from rrs.embed import DIM, embed
+    from rrs.engine.embed import DIM, embed
     from rrs.progress import progress
 
     starts = range(0, len(texts), EMBED_CHUNK)
@@ -131,7 +131,7 @@ def _squash(text: str) -> str:
 def quality(r: Responses, target: str | None = None) -> dict[str, int]:
     """Counts: rows, echoed_prompt (response begins by repeating its prompt, whitespace-insensitive),
     empty_response (empty or whitespace only), duplicate_prompt (rows whose prompt appeared in an earlier row),
-    degenerate (empty or looping, rrs/quality.py) and, with a target, parroting (at least half the response's words
+    degenerate (empty or looping, rrs/measure/quality.py) and, with a target, parroting (at least half the response's words
     are copies of the target)."""
     t = r.table
     extra = {"degenerate": sum(map(q.degenerate, t["response"]))}

@@ -13,14 +13,14 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rrs.checks.refspec import Claim, Reference, Selector
+from rrs.artifact.refspec import Claim, Reference, Selector
 from rrs.errors import UserError
 from rrs.registry import did_you_mean
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 SEED_MAX = 2**32 - 1  # numpy and torch both take seeds in [0, 2**32)
 BIG = 10**9  # a ceiling on counts (steps, sizes, batches): far above any real study, below int64 overflow
-ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/organism.py build_model)
+ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/engine/organism.py build_model)
 HF_CONTEXT_MAX = 1 << 20  # generation length ceiling for a hub model whose config is not on disk
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 SHA256 = r"^[0-9a-f]{64}$"

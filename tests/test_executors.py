@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rrs import executors
 from rrs.cli import main
-from rrs.executors import (
+from rrs.engine import executors
+from rrs.engine.executors import (
     FAILED,
     FINISHED,
     ExecutorKind,
@@ -29,7 +29,7 @@ from rrs.executors import (
     run_wave,
     signal_delay_s,
 )
-from rrs.runner import prepare
+from rrs.engine.runner import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def plain(spec, tmp_path_factory) -> tuple[Path, Path]:
 def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
     """A copy of the plain run's cache as a run interrupted in seed 1's attack leaves it: its last attack
     checkpoint and last generation gone."""
-    from rrs.attack import checkpoint_dir
+    from rrs.engine.attack import checkpoint_dir
 
     shutil.copytree(plain_cache, dst)
     plan = prepare(spec, dst)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rrs.judges import get_judge
-from rrs.metrics import (
+from rrs.measure.metrics import (
     bootstrap_median_ci,
     calibration_entropy,
     cohen_kappa,

@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 
 from rrs import results_json
+from rrs.artifact.schemas import read_grid
 from rrs.atomic import write_json
 from rrs.checks.run import check_dir
-from rrs.checks.schemas import read_grid
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "artifacts" / "smoke"
 

@@ -18,9 +18,7 @@ import operator
 
 import pandas as pd
 
-from rrs import scaling
-from rrs.checks.references import describe, select
-from rrs.checks.refspec import (
+from rrs.artifact.refspec import (
     ChangeClaim,
     Claim,
     CurveSelector,
@@ -30,7 +28,9 @@ from rrs.checks.refspec import (
     ThresholdClaim,
     VarianceClaim,
 )
+from rrs.checks.references import describe, select
 from rrs.checks.report import ClaimResult
+from rrs.measure import scaling
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 GROUP = ["model", "attack", "judge"]

@@ -18,7 +18,7 @@ from matplotlib.testing.compare import compare_images
 from matplotlib.testing.exceptions import ImageComparisonFailure
 
 from rrs.checks.report import FigResult
-from rrs.figures import FIGURES, make_figures
+from rrs.figures.grid import FIGURES, make_figures
 
 FIG_RMS_TOL = 2.0
 

@@ -17,7 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from rrs import scaling
+from rrs.artifact.scaling_schema import VALIDATORS, compare_tables, read_table
+from rrs.artifact.schemas import read_grid, validate_grid, validate_references
 from rrs.checks import results_file
 from rrs.checks.claims import check_claims
 from rrs.checks.consistency import manifest_failures, sample_failures
@@ -25,10 +26,9 @@ from rrs.checks.figcompare import FIG_RMS_TOL, check_figures
 from rrs.checks.references import check_references, compare_grids
 from rrs.checks.replication import choose_mode, compare_bytes, compare_replication, platform_note, read_variation
 from rrs.checks.report import CheckReport, Failure, sort_failures
-from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
-from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
-from rrs.figures import FIGURES, figure_names
+from rrs.figures.grid import FIGURES, figure_names
+from rrs.measure import scaling
 from rrs.spec import Study, load_spec
 
 REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json", "spec.resolved.yaml",

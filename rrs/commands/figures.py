@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         from rrs.preflight import out_dir
 
         out_dir(out if out is not None else result_dir / "figures", staging=False)  # before the grid is read
-        from rrs.checks.schemas import read_grid
-        from rrs.figures import make_figures
+        from rrs.artifact.schemas import read_grid
+        from rrs.figures.grid import make_figures
 
         grid_path = result_dir / "results_grid.csv"
         grid = read_grid(grid_path)

@@ -57,8 +57,8 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         ) -> None:
     """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
     (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
+    from rrs.engine.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.errors import UserError
-    from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.preflight import study_paths
 
     kind = parse_executor(executor)
@@ -67,7 +67,7 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         if res.given():
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
         study_paths(spec, out, cache)  # before any compute or heavy import: --out, its staging folder, the cache
-        from rrs.runner import reproduce as _reproduce
+        from rrs.engine.runner import reproduce as _reproduce
 
         _done(_reproduce(spec, out, cache, strict))
         return
@@ -126,9 +126,9 @@ def _cells_line(study) -> str:
 
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
-    from rrs.attack import resume_step
+    from rrs.engine.attack import resume_step
+    from rrs.engine.runner import prepare
     from rrs.preflight import cache_dir
-    from rrs.runner import prepare
 
     cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256

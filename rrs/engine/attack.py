@@ -14,9 +14,9 @@ from peft import LoraConfig, get_peft_model
 
 from rrs.atomic import staged_dir
 from rrs.data import Example
+from rrs.engine.training import Batcher, lm_loss
 from rrs.progress import progress
 from rrs.spec import LoraAttack
-from rrs.training import Batcher, lm_loss
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:

@@ -230,8 +230,8 @@ def make_figures(
             fig = _scaling_figure(part, judge) if name == "scaling_rrr" else _compare_figure(part, judge, name)
             paths += _save(fig, outdir, name, formats)
     if "scaling_fit" in names:
-        from rrs import scaling
-        from rrs.scaling_figure import scaling_fit_figure
+        from rrs.figures.scaling_figure import scaling_fit_figure
+        from rrs.measure import scaling
 
         t = scaling.tables(grid)
         paths += scaling_fit_figure(t["curves.csv"], t["robustness.csv"], t["scaling.csv"], outdir, judge,

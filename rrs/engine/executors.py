@@ -86,8 +86,8 @@ def _job_env() -> Iterator[None]:
 
 def model_job(spec_path: str, cache: str, model: str, model_key: str) -> dict[str, float]:
     """Wave 1: build/load `model` and generate its baseline. Returns seconds per stage."""
-    from rrs.runner import prepare
-    from rrs.stages import run_model
+    from rrs.engine.runner import prepare
+    from rrs.engine.stages import run_model
     from rrs.timer import Timer
 
     with _job_env():
@@ -101,8 +101,8 @@ def model_job(spec_path: str, cache: str, model: str, model_key: str) -> dict[st
 
 def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, attack_key: str) -> dict[str, float]:
     """Wave 2: the attack and the attacked generations of one cell. Returns seconds per stage."""
-    from rrs.runner import prepare
-    from rrs.stages import attack_cell, run_model, setup_torch
+    from rrs.engine.runner import prepare
+    from rrs.engine.stages import attack_cell, run_model, setup_torch
     from rrs.timer import Timer
 
     with _job_env():
@@ -120,7 +120,7 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
 
 def _say_resume(plan, cell, missing: list[int]) -> None:
     """One line in the job's log when it picks up work a killed, timed-out or preempted job left behind."""
-    from rrs.attack import resume_step
+    from rrs.engine.attack import resume_step
 
     attacked = [s for s in cell.steps if s > 0]  # step 0 is the baseline, wave 1's work
     step = resume_step(plan.store.attack_dir(cell.attack_key), plan.study.attack(cell.attack))
@@ -398,7 +398,7 @@ def _reason(err: BaseException) -> str:
 def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | None, strict: bool,
              kind: ExecutorKind, res: Resources, log: Callable[[str], None] | None = None) -> Path:
     """`rrs run --executor local|slurm|debug`: the missing work as jobs, then the outputs of a plain run."""
-    from rrs.runner import finish, prepare
+    from rrs.engine.runner import finish, prepare
     from rrs.timer import Timer
 
     log = log or _stderr

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rrs.artifact.contract import NUMERIC_COLUMNS
 from rrs.registry import did_you_mean
-from rrs.store import NUMERIC_COLUMNS  # the output contract is the store's (rrs/store.py)
 
 Factor = Literal["model", "model_kind", "model_params", "attack", "steps", "seed", "judge"]
 
@@ -97,7 +97,7 @@ class ChangeClaim(_Strict):
 
 
 class CurveSelector(_Strict):
-    """The robustness curves a fitted quantity is about (rrs/scaling.py); a missing key means "any"."""
+    """The robustness curves a fitted quantity is about (rrs/measure/scaling.py); a missing key means "any"."""
 
     attack: str | None = None
     judge: str | None = None

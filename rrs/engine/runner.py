@@ -19,14 +19,15 @@ import pandas as pd
 import yaml
 
 from rrs import preflight
+from rrs.artifact.contract import GRID_COLUMNS, OUTPUT_DIRS, run_files, sample_path
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
+from rrs.engine.plan import Plan, make_plan
+from rrs.engine.results import EmbeddingCache, cell_results
 from rrs.errors import UserError
-from rrs.plan import Plan, make_plan
 from rrs.progress import progress
-from rrs.results import EmbeddingCache, cell_results
 from rrs.spec import Study, load_spec, spec_warnings
-from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, built_here, cache_root, out_lock, run_files, sample_path
+from rrs.store import built_here, cache_root, out_lock
 from rrs.timer import Timer
 
 
@@ -44,7 +45,7 @@ def execute(plan: Plan, timer: Timer) -> None:
     for m in plan.study.models:
         cells = [c for c in plan.cells if c.model == m.name]
         if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m, cells[0]):
-            from rrs.stages import run_model
+            from rrs.engine.stages import run_model
 
             run_model(plan, m.name, [c for c in cells if plan.store.missing(c)], timer)
 
@@ -71,7 +72,7 @@ def grid_csv(grid: pd.DataFrame) -> str:
 
 def validate_staged_grid(path: Path) -> None:
     """The pandera schema, on the CSV exactly as written, before it is moved into --out."""
-    from rrs.checks.schemas import read_grid, validate_grid
+    from rrs.artifact.schemas import read_grid, validate_grid
 
     failures = validate_grid(read_grid(path))
     if failures:
@@ -82,9 +83,9 @@ def validate_staged_grid(path: Path) -> None:
 def write_scaling_tables(stage: Path) -> None:
     """curves.csv, robustness.csv and scaling.csv, computed from results_grid.csv as written (what `rrs check`
     recomputes them from), each validated by its schema before anything moves into --out."""
-    from rrs import scaling
-    from rrs.checks.scaling_schema import VALIDATORS
-    from rrs.checks.schemas import read_grid
+    from rrs.artifact.scaling_schema import VALIDATORS
+    from rrs.artifact.schemas import read_grid
+    from rrs.measure import scaling
 
     computed = scaling.tables(read_grid(stage / "results_grid.csv"))
     for name, table in computed.items():
@@ -97,7 +98,7 @@ def write_scaling_tables(stage: Path) -> None:
 def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, samples: dict, timer: Timer,
                   t0: float) -> None:
     from rrs import manifest, results_json
-    from rrs.figures import figure_names, make_figures
+    from rrs.figures.grid import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging.", dir=out.parent))  # this run's own

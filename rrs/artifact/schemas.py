@@ -18,10 +18,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.checks.refspec import Reference
-from rrs.checks.report import Failure, sort_failures
+from rrs.artifact.contract import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
+from rrs.artifact.failures import Failure, sort_failures
+from rrs.artifact.refspec import Reference
 from rrs.errors import UserError
-from rrs.store import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
 
 ATOL = 1e-5
 Z95 = 1.959963984540054

@@ -1,0 +1,3 @@
+"""The artifact's contract, torch-free: what a run writes (files, columns, keys, paths), the schemas that hold
+every table to it, and the types of a spec's references and claims. The producer (rrs/engine) and the checker
+(rrs/checks) both read it; it imports neither."""
