@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from rrs.figures.grid import mean_ci
+from rrs.measure.intervals import mean_ci
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"

@@ -16,7 +16,7 @@ from synthetic import NUMERICS_ID, copy_result_dir, edit_grid, invoke, set_refus
 
 from rrs import results_json
 from rrs.artifact.refspec import Claim, Reference
-from rrs.artifact.schemas import read_grid, validate_grid, wilson
+from rrs.artifact.schemas import read_grid, validate_grid
 from rrs.atomic import write_json
 from rrs.checks.claims import check_claims, eta_squared
 from rrs.checks.consistency import manifest_failures, sample_failures
@@ -27,6 +27,7 @@ from rrs.checks.run import check_dir
 from rrs.errors import UserError
 from rrs.figures.grid import FIGURES, make_figures
 from rrs.hashing import sha256_file
+from rrs.measure.intervals import wilson
 from rrs.spec import load_spec
 
 
@@ -71,7 +72,7 @@ def test_clean_synthetic_dir_passes_every_section(pub, tmp_path, cli_check):
 
 
 def test_schema_wilson_matches_the_metrics_module():
-    from rrs.measure.metrics import wilson_ci
+    from rrs.measure.intervals import wilson_ci
 
     k, n = pd.Series([0, 3, 20, 7]), pd.Series([20, 20, 20, 9])
     lo, hi = wilson(k, n)

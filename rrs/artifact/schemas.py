@@ -22,22 +22,13 @@ from rrs.artifact.contract import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
 from rrs.artifact.failures import Failure, sort_failures
 from rrs.artifact.refspec import Reference
 from rrs.errors import UserError
+from rrs.measure.intervals import wilson
 
 ATOL = 1e-5
-Z95 = 1.959963984540054
 UNDEFINABLE = ("rd", "over_refusal", "refusal_delay", "calibration_entropy", "parroting", "benign_utility",
                "benign_rd")
 RATES = ("compliance", "degenerate", "parroting", "benign_utility")
 Rule = tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.Series]]
-
-
-def wilson(k: pd.Series, n: pd.Series, z: float = Z95) -> tuple[pd.Series, pd.Series]:
-    """Wilson score interval of k successes in n trials (vectorised)."""
-    p = k / n
-    denom = 1 + z**2 / n
-    center = (p + z**2 / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return center - half, center + half
 
 
 def _close(a: pd.Series, b: pd.Series) -> pd.Series:

@@ -15,7 +15,7 @@ from importlib import resources
 
 import numpy as np
 
-from rrs.judges import JUDGES, Judge
+from rrs.judges.base import JUDGES, Judge
 
 NAME = "classifier:sbert-logreg"
 THRESHOLD = 0.5

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rrs.atomic import write_text
+from rrs.measure.intervals import CI_LEVEL, N_BOOT
 
 CURVE_KEY = ("model", "attack", "judge", "seed")
 CURVE_COLUMNS = ("model", "model_params", "attack", "judge", "seed", "s50", "s50_reason", "auc")
@@ -45,8 +46,6 @@ SCALING_COLUMNS = (
 )  # fmt: skip
 QUANTITIES = ("s50", "auc")
 MIN_MODELS = 3
-N_BOOT = 2000
-CI_LEVEL = 95.0
 TABLES = ("curves.csv", "robustness.csv", "scaling.csv")
 CSV_OPTIONS = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
 _GRID_NEEDS = ("model", "model_params", "attack", "steps", "seed", "judge")
