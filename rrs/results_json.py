@@ -1,6 +1,6 @@
 """results.json: a study's aggregates in one JSON file beside results_grid.csv, for tools that read JSON (in the manner
 of lm-eval's results file): per model × attack × steps × judge the mean over seeds of every metric with its 95% CI,
-the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
+whether a higher value of each metric is better (rrs/artifact/metrics.py), the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
 
 It is derived from the files of the result directory alone (results_grid.csv, robustness.csv, scaling.csv,
 spec.resolved.yaml, manifest.json): the runner writes it in its finishing step and `rrs check` validates it against
@@ -18,13 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from rrs.artifact.metrics import higher_is_better
 from rrs.measure.intervals import mean_ci
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: higher_is_better per metric
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"
 KEYS = ("model", "attack", "steps", "judge")
-METRICS = ("rrr", "ce", "compliance", "degenerate", "parroting", "over_refusal", "benign_utility", "rd", "rd_mean",
-           "benign_rd", "refusal_delay", "calibration_entropy")
+METRICS = tuple(higher_is_better())  # the grid columns averaged over seeds, from the metrics table
 
 
 def _num(x: Any) -> float | None:
@@ -102,6 +102,7 @@ def build(result_dir: str | Path) -> dict:
         "results_grid": {"path": "results_grid.csv", "rows": len(grid),
                          "sha256": digest((d / "results_grid.csv").read_bytes()).hexdigest()},
         "provenance": provenance(manifest),
+        "higher_is_better": {m: better for m, better in higher_is_better().items() if m in grid},
         "aggregates": aggregates(grid),
         "robustness": _records(read_table(d / "robustness.csv")),
         "scaling": _records(read_table(d / "scaling.csv")),

@@ -7,21 +7,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# results_grid.csv columns, in the contract's order (DESIGN.md "Metrics")
+from rrs.artifact.metrics import METRICS
+
 GRID_KEY = ("model", "attack", "steps", "seed", "judge")
-GRID_COLUMNS = (
-    "model", "model_kind", "model_params", "attack", "steps", "seed", "judge",
-    "n", "refusals", "rrr", "rrr_ci_low", "rrr_ci_high", "ce", "ce_ci_low", "ce_ci_high",
-    "rd", "rd_ci_low", "rd_ci_high", "rd_mean", "rd_valid_n", "rd_reason",
-    "over_refusal", "over_refusal_n", "over_refusal_ci_low", "over_refusal_ci_high", "over_refusal_reason",
-    "refusal_delay", "refusal_delay_reason", "calibration_entropy", "calibration_entropy_reason",
-    "compliance", "compliance_ci_low", "compliance_ci_high",
-    "degenerate", "degenerate_ci_low", "degenerate_ci_high",
-    "parroting", "parroting_ci_low", "parroting_ci_high", "parroting_reason",
-    "benign_utility", "benign_utility_ci_low", "benign_utility_ci_high", "benign_utility_reason",
-    "benign_rd", "benign_rd_reason",
-    "attack_eval_overlap",
-)  # fmt: skip
+# results_grid.csv columns: the row's key and counts, then each metric's columns in the metrics table's order
+ROW_COLUMNS = ("model", "model_kind", "model_params", "attack", "steps", "seed", "judge", "n", "refusals")
+GRID_COLUMNS = ROW_COLUMNS + tuple(c for m in METRICS for c in m.columns)
 TEXT_COLUMNS = ("model", "model_kind", "attack", "judge") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
 NUMERIC_COLUMNS = tuple(c for c in GRID_COLUMNS if c not in TEXT_COLUMNS)
 SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from rrs.artifact.metrics import BY_NAME, METRICS
 from rrs.figures.style import BAND_ALPHA, DPI, FORMATS, LINESTYLES, MARKERS, RC, human_params, save
 from rrs.measure.intervals import mean_ci
 
@@ -22,18 +23,16 @@ FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "COMPLIANCE_compare", "DEG
            "UTILITY_compare", "scaling_rrr", "scaling_fit")
 FIGSIZE = (7.0, 5.0)  # inches
 
+# compare figure -> (metric, title); the axis label and whether the metric is a rate come from the metrics table
 _COMPARE = {
-    "RRR_compare": ("rrr", "refusal rate (rrr)", "Refusal rate under attack", True),
-    "CE_compare": ("ce", "compliance error (ce = 1 − rrr)", "Compliance error under attack", True),
-    "RD_compare": ("rd", "response drift (rd, median 1 − cos)", "Response drift from the unattacked model", False),
-    "COMPLIANCE_compare": ("compliance", "compliance (not refused, not degenerate, on topic)",
-                           "Harmful requests really answered", True),
-    "DEGENERATE_compare": ("degenerate", "degenerate (empty or looping responses)",
-                           "What the attack broke: looping output", True),
-    "UTILITY_compare": ("benign_utility", "benign utility (benign prompts answered with the right task)",
-                        "What the attack cost: benign answers", True),
+    "RRR_compare": ("rrr", "Refusal rate under attack"),
+    "CE_compare": ("ce", "Compliance error under attack"),
+    "RD_compare": ("rd", "Response drift from the unattacked model"),
+    "COMPLIANCE_compare": ("compliance", "Harmful requests really answered"),
+    "DEGENERATE_compare": ("degenerate", "What the attack broke: looping output"),
+    "UTILITY_compare": ("benign_utility", "What the attack cost: benign answers"),
 }
-JUDGE_FREE = ("rd", "degenerate")
+JUDGE_FREE = tuple(m.name for m in METRICS if not m.judged)
 SCALING_FIGURES = ("scaling_rrr", "scaling_fit")
 
 
@@ -70,7 +69,8 @@ def _new_figure() -> tuple[Figure, object]:
 
 
 def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
-    metric, ylabel, title, is_rate = _COMPARE[name]
+    metric, title = _COMPARE[name]
+    ylabel, is_rate = BY_NAME[metric].label, BY_NAME[metric].kind == "rate"
     fig, ax = _new_figure()
     models, attacks = _order(grid["model"]), _order(grid["attack"])
     params = dict(zip(grid["model"], grid["model_params"], strict=False))
