@@ -82,6 +82,21 @@ def template_hash(name: str | None) -> str | None:
     return sha256_text(chat_template(name))
 
 
+def checkpoint_dir(root: Path, step: int) -> Path:
+    """Where an attack run (its folder `root`) keeps the adapter and optimizer state of one step."""
+    return root / f"step-{step}"
+
+
+def resume_step(root: Path, attack: Any) -> int:
+    """The largest grid step such that it and every grid step before it has a complete checkpoint (else 0)."""
+    last = 0
+    for s in attack.steps[1:]:
+        if not (checkpoint_dir(root, s) / "state.pt").is_file():
+            break
+        last = s
+    return last
+
+
 def built_here(m: Any) -> bool:
     """The model's weights are a stage output of this cache: an organism, or a safety-tuned hf model."""
     return m.kind == "organism" or getattr(m, "safety_tune", None) is not None

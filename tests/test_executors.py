@@ -70,7 +70,7 @@ def plain(spec, tmp_path_factory) -> tuple[Path, Path]:
 def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
     """A copy of the plain run's cache as a run interrupted in seed 1's attack leaves it: its last attack
     checkpoint and last generation gone."""
-    from rrs.engine.attack import checkpoint_dir
+    from rrs.store import checkpoint_dir
 
     shutil.copytree(plain_cache, dst)
     plan = prepare(spec, dst)

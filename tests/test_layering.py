@@ -170,3 +170,22 @@ def test_a_planted_violation_is_found(tmp_path: Path, case: str) -> None:
     with open(package / file, "a") as fh:
         fh.write(planted)
     assert any(expected in line for line in violations(package)), violations(package)
+
+
+PLAN_WITHOUT_TORCH = """
+import sys
+for name in {heavy!r}:
+    sys.modules[name] = None  # importing any of them now raises ImportError
+from rrs.cli import main
+sys.exit(main(["plan", "spec/smoke.yaml", "--cache", sys.argv[1]]))
+"""
+
+
+def test_rrs_plan_imports_no_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", PLAN_WITHOUT_TORCH.format(heavy=HEAVY), str(tmp_path / "cache")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "organism-xl" in proc.stdout

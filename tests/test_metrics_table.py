@@ -61,3 +61,15 @@ def test_a_new_metric_is_one_table_entry() -> None:
     assert json.loads(proc.stdout) == {
         "grid": ["hedging", "hedging_ci_low", "hedging_ci_high", "hedging_reason"], "numeric": True, "schema": True,
         "nullable": True, "undefinable": True, "ci_rule": True, "json": "hedging"}
+
+
+def test_the_published_directories_hold_the_contracts_files() -> None:
+    from rrs.artifact.contract import FILES, OUTPUT_DIRS, OUTPUT_FILES, REQUIRED
+
+    names = {f.name for f in FILES}
+    for study in ("smoke", "smollm2"):
+        present = {p.name for p in (ROOT / "artifacts" / study).iterdir()}
+        assert present <= names, (study, present - names)
+        assert set(REQUIRED) <= present, (study, set(REQUIRED) - present)
+        assert set(OUTPUT_FILES) | set(OUTPUT_DIRS) <= present, study
+    assert "results.json" in OUTPUT_FILES and "variation.csv" not in OUTPUT_FILES

@@ -1,10 +1,11 @@
 """The output contract: what a run writes into --out, owned here and read by the store, the runner, publish and the
-checks alike — results_grid.csv's columns and key, the samples files' paths, and the files and folders of a run.
+checks alike: the files of a result directory (FILES), the grid's columns and key, and the samples files' paths.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from rrs.artifact.metrics import METRICS
@@ -16,10 +17,37 @@ GRID_COLUMNS = ROW_COLUMNS + tuple(c for m in METRICS for c in m.columns)
 TEXT_COLUMNS = ("model", "model_kind", "attack", "judge") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
 NUMERIC_COLUMNS = tuple(c for c in GRID_COLUMNS if c not in TEXT_COLUMNS)
 SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file (or folder) of a result directory."""
+
+    name: str
+    kind: str  # table (CSV), json, yaml, or folder
+    schema: str  # what holds it to the contract ("-": nothing beyond being present)
+    by_run: bool  # written by `rrs run` (False: added when a run is published)
+    required: bool  # a result directory must have it
+
+
+GRID = "results_grid.csv"
+FILES = (
+    ArtifactFile(GRID, "table", "rrs/artifact/schemas.py GridSchema", True, True),
+    ArtifactFile("curves.csv", "table", "rrs/artifact/scaling_schema.py CurvesSchema", True, True),
+    ArtifactFile("robustness.csv", "table", "rrs/artifact/scaling_schema.py RobustnessSchema", True, True),
+    ArtifactFile("scaling.csv", "table", "rrs/artifact/scaling_schema.py ScalingSchema", True, True),
+    ArtifactFile("results.json", "json", "rrs/data/results.schema.json", True, False),
+    ArtifactFile("manifest.json", "json", "-", True, True),
+    ArtifactFile("spec.resolved.yaml", "yaml", "rrs/spec.py Study", True, True),
+    ArtifactFile("samples", "folder", "rrs/artifact/schemas.py SampleSchema", True, True),
+    ArtifactFile("figures", "folder", "-", True, True),
+    ArtifactFile("variation.csv", "table", "-", False, False),
+    ArtifactFile("reproductions.csv", "table", "-", False, False),
+)
 # what a run writes into --out: these files and everything under these folders belong to the run
-OUTPUT_FILES = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json",
-                "spec.resolved.yaml")
-OUTPUT_DIRS = ("samples", "figures")
+OUTPUT_FILES = tuple(f.name for f in FILES if f.by_run and f.kind != "folder")
+OUTPUT_DIRS = tuple(f.name for f in FILES if f.by_run and f.kind == "folder")
+REQUIRED = tuple(f.name for f in FILES if f.required)
 
 
 def sample_path(model: str, attack: str, seed: int, steps: int) -> str:

@@ -1,4 +1,4 @@
-"""The metrics table: every metric of results_grid.csv once, with its properties (docs/METHODS.md defines each).
+"""The metrics table: every metric of the results grid once, with its properties (docs/METHODS.md defines each).
 
 Derived from it: the grid's columns and their order (rrs/artifact/contract.py), the grid schema's column checks and
 its "undefined needs a reason" and "CI contains the estimate" rules (rrs/artifact/schemas.py), the metrics of
@@ -33,7 +33,7 @@ class Metric:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Its columns in results_grid.csv, in order."""
+        """Its columns in the results grid, in order."""
         n = self.name
         return ((n,) + ((f"{n}_n",) if self.count else ()) + ((f"{n}_ci_low", f"{n}_ci_high") if self.ci else ())
                 + self.extra + ((f"{n}_reason",) if self.undefined else ()))

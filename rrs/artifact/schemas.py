@@ -1,6 +1,6 @@
 """pandera schemas of every table rrs writes or reads, and the failures they find as (file, column, row, value, rule).
 
-Tables: results_grid.csv (GridSchema), the per-sample JSONL files (SampleSchema) and a spec's references
+Tables: the results grid (GridSchema), the per-sample JSONL files (SampleSchema) and a spec's references
 (ReferenceSchema). Beyond types and ranges, GridSchema checks the rules the original study broke: ce == 1 - rrr,
 CIs that contain their estimate (and are the Wilson interval for rrr), rd_valid_n <= n, rd == 0 at steps 0, a
 reason beside every undefined metric, no duplicate (model, attack, steps, seed, judge). Validation is lazy: every
@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.artifact.contract import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
+from rrs.artifact.contract import GRID, GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
 from rrs.artifact.failures import Failure, sort_failures
 from rrs.artifact.metrics import BOUNDS, METRICS
 from rrs.artifact.refspec import Reference
@@ -106,7 +106,7 @@ def _metric_fields() -> dict[str, tuple[type, pa.Field]]:
 
 
 class GridSchema(pa.DataFrameModel):
-    """results_grid.csv: one row per model × attack × steps × seed × judge (its columns: rrs/artifact/contract.py)."""
+    """The results grid: one row per model × attack × steps × seed × judge (its columns: rrs/artifact/contract.py)."""
 
     model: Series[str] = pa.Field(str_length={"min_value": 1})
     model_kind: Series[str] = pa.Field(isin=["organism", "hf"])
@@ -190,7 +190,7 @@ class ReferenceSchema(pa.DataFrameModel):
 
 
 def read_grid(path: str | Path) -> pd.DataFrame:
-    """results_grid.csv with text columns as strings ("" for an empty reason) and numbers parsed, NaN where empty."""
+    """The results grid with text columns as strings ("" for an empty reason) and numbers parsed, NaN where empty."""
     path = Path(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
@@ -282,7 +282,7 @@ def validate(
     return sort_failures(out)
 
 
-def validate_grid(df: pd.DataFrame, file: str = "results_grid.csv") -> list[Failure]:
+def validate_grid(df: pd.DataFrame, file: str = GRID) -> list[Failure]:
     return validate(df, GridSchema.to_schema(), file, GRID_RULES, lambda i: str(i + 2))
 
 

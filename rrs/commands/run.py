@@ -126,9 +126,9 @@ def _cells_line(study) -> str:
 
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
-    from rrs.engine.attack import resume_step
     from rrs.engine.runner import prepare
     from rrs.preflight import cache_dir
+    from rrs.store import resume_step
 
     cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256

@@ -120,7 +120,7 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
 
 def _say_resume(plan, cell, missing: list[int]) -> None:
     """One line in the job's log when it picks up work a killed, timed-out or preempted job left behind."""
-    from rrs.engine.attack import resume_step
+    from rrs.store import resume_step
 
     attacked = [s for s in cell.steps if s > 0]  # step 0 is the baseline, wave 1's work
     step = resume_step(plan.store.attack_dir(cell.attack_key), plan.study.attack(cell.attack))

@@ -69,6 +69,3 @@ def safety_tune(spec: OrganismModel, out_dir: Path) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
 
-
-def param_count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -1,4 +1,4 @@
-"""The runner: spec → plan → (cached) stages → results_grid.csv, samples, manifest, figures.
+"""The runner: spec → plan → (cached) stages → the results grid, scaling tables, samples, figures, manifest.
 
 Outputs are assembled in a staging folder of this run's own beside --out and moved in file by file (each rename
 atomic), so no partial file is ever visible under --out; files of an earlier run that this one does not write are
@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from rrs import preflight
-from rrs.artifact.contract import GRID_COLUMNS, OUTPUT_DIRS, run_files, sample_path
+from rrs.artifact.contract import GRID, GRID_COLUMNS, OUTPUT_DIRS, run_files, sample_path
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
 from rrs.engine.plan import Plan, make_plan
@@ -77,17 +77,17 @@ def validate_staged_grid(path: Path) -> None:
     failures = validate_grid(read_grid(path))
     if failures:
         lines = "\n".join(f"  {f.column} row {f.row}: {f.value} ({f.rule})" for f in failures[:10])
-        raise RuntimeError(f"results_grid.csv failed its schema; nothing was written to --out:\n{lines}")
+        raise RuntimeError(f"{GRID} failed its schema; nothing was written to --out:\n{lines}")
 
 
 def write_scaling_tables(stage: Path) -> None:
-    """curves.csv, robustness.csv and scaling.csv, computed from results_grid.csv as written (what `rrs check`
+    """curves.csv, robustness.csv and scaling.csv, computed from the grid as written (what `rrs check`
     recomputes them from), each validated by its schema before anything moves into --out."""
     from rrs.artifact.scaling_schema import VALIDATORS
     from rrs.artifact.schemas import read_grid
     from rrs.measure import scaling
 
-    computed = scaling.tables(read_grid(stage / "results_grid.csv"))
+    computed = scaling.tables(read_grid(stage / GRID))
     for name, table in computed.items():
         failures = VALIDATORS[name](table)
         if failures:
@@ -106,8 +106,8 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         csv = grid_csv(grid)
         for rel, rows in samples.items():
             write_jsonl(stage / rel, rows)
-        write_text(stage / "results_grid.csv", csv)
-        validate_staged_grid(stage / "results_grid.csv")
+        write_text(stage / GRID, csv)
+        validate_staged_grid(stage / GRID)
         write_scaling_tables(stage)
         write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path))
         with timer("figures"):

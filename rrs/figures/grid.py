@@ -1,4 +1,4 @@
-"""Figures of a study, drawn from results_grid.csv alone (torch-free; used by the runner and by `rrs check`).
+"""Figures of a study, drawn from its results grid alone (torch-free; used by the runner and by `rrs check`).
 
 Every figure is a mean across seeds with a 95% Student-t interval, for one judge (default: the first judge in
 the grid, in row order). Output is deterministic: a fresh Agg canvas per figure, matplotlib's default style with

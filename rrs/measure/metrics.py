@@ -1,4 +1,4 @@
-"""Metrics with one name and one definition each (DESIGN.md, "Metrics"). numpy only: no torch, no pandas.
+"""Metrics with one name and one definition each (docs/METHODS.md). numpy only: no torch, no pandas.
 
 - rate: a proportion with its Wilson 95% interval (rrr, over_refusal; ce = 1 - rrr; rrs/measure/intervals.py).
 - response_drift / cosine_drift: rd = median over prompts of 1 - cos(e(base), e(attacked)); empty sides excluded.

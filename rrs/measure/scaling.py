@@ -1,6 +1,6 @@
 """Refusal-robustness scaling, measured: per-curve robustness, its mean over seeds, and its log–log fit on size.
 
-Torch-free (numpy and pandas only); every table is a pure function of results_grid.csv and a bootstrap seed.
+Torch-free (numpy and pandas only); every table is a pure function of the results grid and a bootstrap seed.
 
 - curves.csv: one row per (model, attack, judge, seed) rrr-over-steps curve: `s50`, the attack steps at which
   rrr first falls strictly below half its steps-0 value (linear interpolation between the grid steps that
@@ -315,7 +315,7 @@ def fit_band(
 
 
 def tables(grid: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, pd.DataFrame]:
-    """{"curves.csv", "robustness.csv", "scaling.csv"} computed from results_grid.csv (rrr, every judge)."""
+    """{"curves.csv", "robustness.csv", "scaling.csv"} computed from the results grid (rrr, every judge)."""
     c = curves(grid)
     return {"curves.csv": c, "robustness.csv": robustness(c, seed, n_boot), "scaling.csv": fits(c, seed, n_boot)}
 
