@@ -168,7 +168,8 @@ def test_reproduce_cleans_the_cache_before_compute(tmp_path, monkeypatch):
     _kill_inside_staged_dir(cache / "organisms" / "k")
     assert preflight.stale_entries(cache)
     seen = []
-    monkeypatch.setattr(rrs.engine.runner, "execute", lambda plan, timer: seen.append(preflight.stale_entries(plan.store.root)))
+    monkeypatch.setattr(rrs.engine.runner, "execute",
+                        lambda plan, jobs, timer: seen.append(preflight.stale_entries(plan.store.root)))
     monkeypatch.setattr(rrs.engine.runner, "finish", lambda *a: tmp_path / "out")
     rrs.engine.runner.reproduce(TINY, tmp_path / "out", cache)
     assert seen == [[]]

@@ -1,4 +1,5 @@
-"""The runner: spec → plan → (cached) stages → the results grid, scaling tables, samples, figures, manifest.
+"""The runner: spec → plan → the job list, run by an executor (inline here; rrs/engine/executors.py for local
+processes and SLURM) → from the stage caches, the results grid, scaling tables, samples, figures, manifest.
 
 Outputs are assembled in a staging folder of this run's own beside --out and moved in file by file (each rename
 atomic), so no partial file is ever visible under --out; files of an earlier run that this one does not write are
@@ -13,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,7 @@ from rrs import preflight
 from rrs.artifact.contract import GRID, GRID_COLUMNS, OUTPUT_DIRS, run_files, sample_path
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
+from rrs.engine.jobs import Job, cell_of, waves
 from rrs.engine.plan import Plan, make_plan
 from rrs.engine.results import EmbeddingCache, cell_results
 from rrs.errors import UserError
@@ -40,14 +43,18 @@ def prepare(spec_path: str | Path, cache: str | Path | None = None, strict: bool
     return make_plan(study, resolve(study, require_files), cache_root(cache))
 
 
-def execute(plan: Plan, timer: Timer) -> None:
-    """Fill the stage caches: nothing is loaded for a model whose cells are all cached."""
-    for m in plan.study.models:
-        cells = [c for c in plan.cells if c.model == m.name]
-        if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m, cells[0]):
-            from rrs.engine.stages import run_model
+Executor = Callable[[Plan, list[Job], Timer], None]  # runs a job list, filling the stage caches
 
-            run_model(plan, m.name, [c for c in cells if plan.store.missing(c)], timer)
+
+def execute(plan: Plan, jobs: list[Job], timer: Timer) -> None:
+    """The inline executor: the job list in this process, one model at a time, each model loaded once for its jobs
+    (a model without jobs is never loaded)."""
+    from rrs.engine.stages import run_model
+
+    for m in plan.study.models:
+        mine = [j for j in jobs if j.model == m.name]
+        if mine:
+            run_model(plan, m.name, [cell_of(plan, j) for j in mine if j.fn == "cell_job"], timer)
 
 
 def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
@@ -186,10 +193,14 @@ def finish(plan: Plan, spec_path: str | Path, out: str | Path | None, timer: Tim
 
 
 def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str | Path | None = None,
-              strict: bool = False) -> Path:
+              strict: bool = False, executor: Executor | None = None) -> Path:
+    """The one pipeline of `rrs run`: plan → the job list of what is missing → `executor` (default: inline) →
+    results from the caches → every output into --out."""
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict)
     preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
-    execute(plan, timer)
+    wave1, wave2 = waves(plan, str(Path(spec_path).resolve()), str(plan.store.root.resolve()))
+    if wave1 or wave2:
+        (executor or execute)(plan, wave1 + wave2, timer)
     return finish(plan, spec_path, out, timer, t0)
