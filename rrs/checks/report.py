@@ -68,6 +68,7 @@ class CheckReport:
     compare_mode: str = ""  # "identical" | "replication" (rrs/checks/replication.py), with compare_rule saying why
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    scaling_tables: dict | None = field(default=None, repr=False, compare=False)  # computed once, shared by checks
 
     @property
     def ok(self) -> bool:

@@ -98,9 +98,15 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
     schema = validate_grid(grid)
     report.failures += schema
     manifest = _load_manifest(result_dir, report)
+
+    def tables() -> dict:  # the scaling tables of the grid: computed at most once per check, shared below
+        if report.scaling_tables is None:
+            report.scaling_tables = scaling.tables(grid)
+        return report.scaling_tables
+
     if spec is not None:
         report.references = check_references(grid, list(spec.references))
-        report.claims = check_claims(grid, list(spec.claims))
+        report.claims = check_claims(grid, list(spec.claims), tables)
     if schema:  # the manifest, samples and figures are compared with a grid that is itself sound
         report.notes.append("manifest, samples and figures are compared with results_grid.csv once its schema "
                             "failures are fixed")  # fmt: skip
@@ -109,19 +115,18 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, report: CheckReport)
         report.failures += manifest_failures(grid, manifest, list(spec.judges), spec.study)
     if (result_dir / "samples").is_dir():
         report.failures += sample_failures(result_dir, grid)
-    report.failures += _scaling_failures(result_dir, grid)
+    report.failures += _scaling_failures(result_dir, tables())
     report.failures += results_file.failures(result_dir)
     if note := results_file.missing_note(result_dir):
         report.notes.append(note)
     if (result_dir / "figures").is_dir():
         names = figure_names(spec.metrics) if spec is not None else FIGURES  # the figures the spec asks for
-        report.figures = check_figures(grid, result_dir / "figures", names=names)
+        report.figures = check_figures(grid, result_dir / "figures", names=names, tables=tables())
 
 
-def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
-    """Each scaling table passes its schema and equals its recomputation from results_grid.csv."""
+def _scaling_failures(result_dir: Path, recomputed: dict) -> list[Failure]:
+    """Each scaling table passes its schema and equals its recomputation from results_grid.csv (`recomputed`)."""
     out: list[Failure] = []
-    recomputed = scaling.tables(grid)
     for name, validate in VALIDATORS.items():
         path = result_dir / name
         if not path.is_file():
@@ -165,7 +170,9 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     rows_differ = compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
     report.comparison += rows_differ
     if not rows_differ:
-        report.comparison += compare_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
+        fresh_tables = fresh.scaling_tables or scaling.tables(fresh_grid)
+        tables = report.scaling_tables or scaling.tables(grid)
+        report.comparison += compare_replication(fresh_grid, grid, fresh_tables, tables,
                                                  read_variation(Path(report.result_dir)), file)
 
 

@@ -136,10 +136,12 @@ def make_figures(
     *,
     formats: tuple[str, ...] = FORMATS,
     names: tuple[str, ...] = FIGURES,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Write every figure of FIGURES (.png and .pdf) into `outdir`; return the paths.
 
-    `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs).
+    `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs). `tables`:
+    the grid's scaling tables (rrs/measure/scaling.py `tables`), when the caller has them already.
     """
     if unknown := (set(formats) - set(FORMATS)) | (set(names) - set(FIGURES)):
         raise ValueError(f"unknown figure format or name {sorted(unknown)}: use {FORMATS} and {FIGURES}")
@@ -162,7 +164,7 @@ def make_figures(
         from rrs.figures.scaling_figure import scaling_fit_figure
         from rrs.measure import scaling
 
-        t = scaling.tables(grid)
+        t = tables if tables is not None else scaling.tables(grid)
         paths += scaling_fit_figure(t["curves.csv"], t["robustness.csv"], t["scaling.csv"], outdir, judge,
                                     formats=formats)
     return paths
