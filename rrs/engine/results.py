@@ -20,7 +20,7 @@ from rrs.engine.plan import Cell, Plan
 from rrs.hashing import sha256_text
 from rrs.measure import quality as q
 from rrs.measure.judging import judge_metrics, label
-from rrs.measure.metrics import Drift, rate, rate_fields, response_drift, undefined_rate
+from rrs.measure.metrics import Drift, drift_fields, rate, rate_fields, response_drift, undefined_rate
 from rrs.store import STAGE_PACKAGES, versions
 
 
@@ -98,7 +98,7 @@ def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], 
     spec = plan.study.model(cell.model)
     head = {"model": cell.model, "model_kind": spec.kind, "model_params": getattr(spec, "params", None) or info["params"],
             "attack": cell.attack, "steps": step, "seed": cell.seed}
-    shared = _drift_fields(drift) | _degenerate_parroting(qh) | _benign_rd(b_drift, d)
+    shared = drift_fields(drift) | _degenerate_parroting(qh) | _benign_rd(b_drift, d)
     rows, labelled = [], {}
     for judge in plan.study.judges:
         labels, proba = label(judge, harmful)
@@ -133,11 +133,6 @@ def _benign_rd(b_drift: Drift | None, d) -> dict:
     if b_drift is None:
         return {"benign_rd": math.nan, "benign_rd_reason": "the study has no benign prompts"}
     return {"benign_rd": b_drift.median, "benign_rd_reason": b_drift.reason}
-
-
-def _drift_fields(drift: Drift) -> dict:
-    return {"rd": drift.median, "rd_ci_low": drift.ci_low, "rd_ci_high": drift.ci_high, "rd_mean": drift.mean,
-            "rd_valid_n": drift.valid_n, "rd_reason": drift.reason}
 
 
 def _over_refusal(labels: list[bool]) -> dict:

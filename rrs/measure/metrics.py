@@ -86,6 +86,12 @@ def response_drift(base: list[str], attacked: list[str], embed: Callable[[list[s
     return Drift(float(np.median(d)), float(np.mean(d)), len(valid), lo, hi, per_pair, "")
 
 
+def drift_fields(drift: Drift, name: str = "rd") -> dict:
+    """The grid's fields of a drift: {name, name_ci_low, name_ci_high, name_mean, name_valid_n, name_reason}."""
+    return {name: drift.median, f"{name}_ci_low": drift.ci_low, f"{name}_ci_high": drift.ci_high,
+            f"{name}_mean": drift.mean, f"{name}_valid_n": drift.valid_n, f"{name}_reason": drift.reason}
+
+
 def refusal_delay(responses: Sequence[str], judge, labels: Sequence[bool] | None = None) -> tuple[float, str]:
     """(median over refused responses of marker_index / len(response.lower()), reason); NaN with a reason if undefined.
 
