@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rrs.artifact.metrics import STUDY_METRICS
 from rrs.artifact.refspec import Claim, Reference, Selector
 from rrs.errors import UserError
 from rrs.registry import did_you_mean
@@ -235,8 +236,7 @@ class Decoding(Strict):
         return self
 
 
-METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy", "compliance", "degenerate",
-           "parroting", "benign_utility", "benign_rd")
+METRICS = STUDY_METRICS  # the metrics table's (rrs/artifact/metrics.py)
 
 
 class Study(Strict):
@@ -251,8 +251,8 @@ class Study(Strict):
     metrics: list[str] = Field(
         default_factory=lambda: ["rrr", "ce", "rd", "over_refusal"],
         description="the metrics the study draws against attack steps: the <METRIC>_compare figure of each that has "
-        "one (rrs.figures.figure_names); results_grid.csv carries every metric whatever this says (the output "
-        "contract, rrs/store.py)")
+        "one (rrs.figures.grid.figure_names); the results grid carries every metric whatever this says (the "
+        "output contract, rrs/artifact/contract.py)")
     seeds: list[Seed] = Field(min_length=1)
     references: list[Reference] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)

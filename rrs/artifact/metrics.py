@@ -30,6 +30,7 @@ class Metric:
     count: bool = False  # writes <name>_n, the responses it is measured over
     extra: tuple[str, ...] = ()  # further columns of the metric, written after its CI
     summaries: tuple[str, ...] | None = None  # the columns results.json averages over seeds (default: name)
+    diagnostic: bool = False  # a property of the study's data, not of a model: not in results.json, not a spec metric
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -40,6 +41,8 @@ class Metric:
 
     @property
     def summarized(self) -> tuple[str, ...]:
+        if self.diagnostic:
+            return ()
         return (self.name,) if self.summaries is None else self.summaries
 
 
@@ -61,9 +64,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("benign_rd", "distance", False, "benign response drift (benign_rd, median 1 − cos)", judged=False,
            sets=("benign",), undefined=True),
     Metric("attack_eval_overlap", "rate", False, "attack/eval overlap (eval prompts also trained on)",
-           judged=False, summaries=()),
+           judged=False, diagnostic=True),
 )
 BY_NAME = {m.name: m for m in METRICS}
+STUDY_METRICS = tuple(m.name for m in METRICS if not m.diagnostic)  # what a spec's `metrics` may name
 
 
 def metric_of(column: str) -> Metric | None:
