@@ -208,7 +208,7 @@ def test_a_run_writing_while_another_stages_into_the_same_out(cold, tmp_path: Pa
     out_ref, cache = cold
     out = tmp_path / "out"
     monkeypatch.setenv("RRS_QUIET", "1")
-    draw = rrs.figures.make_figures
+    draw = rrs.figures.grid.make_figures
     nested: list = []
 
     def draw_and_let_b_run(*args, **kw):

@@ -57,7 +57,7 @@ def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES, tables: dict | 
 
 def check_figures(grid: pd.DataFrame, figdir: Path, tol: float = FIG_RMS_TOL,
                   names: tuple[str, ...] = FIGURES, tables: dict | None = None) -> list[FigResult]:
-    """Regenerate the figures `names` (the study's: rrs.figures.figure_names) from `grid` and compare each with
+    """Regenerate the figures `names` (the study's: rrs.figures.grid.figure_names) from `grid` and compare each with
     `figdir/<name>.png`."""
     try:
         drawn = redraw(grid, names, tables)
