@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def bench_generation(plan, tmp: Path) -> None:
     import torch
 
-    from rrs.generate import generate
-    from rrs.models import device_of, load
+    from rrs.engine.generate import generate
+    from rrs.engine.models import device_of, load
 
     torch.set_num_threads(plan.study.runtime.threads)
     spec = plan.study.models[len(plan.study.models) // 2]
@@ -60,8 +60,8 @@ def bench_generation(plan, tmp: Path) -> None:
 def bench_attack(plan, tmp: Path) -> None:
     import torch
 
-    from rrs.attack import run_attack
-    from rrs.models import device_of, load
+    from rrs.engine.attack import run_attack
+    from rrs.engine.models import device_of, load
 
     torch.set_num_threads(plan.study.runtime.threads)
     spec = plan.study.models[0]
@@ -88,7 +88,7 @@ def bench_embedding(plan) -> None:
     import numpy as np
 
     from rrs.corpus import attack_filler, benign_split, compliance
-    from rrs.embed import embed, model, torch_threads
+    from rrs.engine.embed import embed, model, torch_threads
 
     held = plan.data.harmful.tasks or [f"task {i}" for i in range(100)]
     texts = sorted({attack_filler(t) for t in held} | {p for p in plan.data.harmful.prompts})
@@ -137,14 +137,14 @@ def main() -> None:
     ap.add_argument("--skip-study", action="store_true", help="skip the cold whole-study run (minutes)")
     ap.add_argument("--keep-out", type=Path, help="keep the cold study's outputs here (e.g. to compare two cold runs)")
     args = ap.parse_args()
-    from rrs.runner import prepare
+    from rrs.engine.runner import prepare
     from rrs.timer import Timer
 
     tmp = Path(tempfile.mkdtemp(prefix="rrs-bench-"))
     try:
         plan = prepare(args.spec)
         for m in plan.study.models[:2]:  # the organisms the micro-benchmarks use (cached after the first run)
-            from rrs.stages import run_model
+            from rrs.engine.stages import run_model
 
             run_model(plan, m.name, [], Timer())
         bench_generation(plan, tmp)

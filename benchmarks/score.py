@@ -75,10 +75,10 @@ def main() -> None:
         score(att, judges)  # every keyword judge, no baseline: the judging cost alone
         timings[f"judge ({len(judges)} keyword judges)"] = time.perf_counter() - t1
 
-        import rrs.embed
+        import rrs.engine.embed
 
         t2 = time.perf_counter()
-        rrs.embed.model()
+        rrs.engine.embed.model()
         timings["load MiniLM"] = time.perf_counter() - t2
 
         embedded = 0
@@ -86,7 +86,7 @@ def main() -> None:
         def counting_embed(texts):
             nonlocal embedded
             embedded += len(texts)
-            return rrs.embed.embed(texts)
+            return rrs.engine.embed.embed(texts)
 
         t3 = time.perf_counter()
         result = score(att, judges, base, embed=counting_embed)

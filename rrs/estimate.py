@@ -7,7 +7,7 @@ memory-bound at ~25 ms per token step for a 7B model at batch 16, scaled linearl
 
 from __future__ import annotations
 
-from rrs.plan import Cell
+from rrs.engine.plan import Cell
 from rrs.spec import HFModel, Study
 
 # Parameter counts of public models the study names, for estimates before any weights are loaded.

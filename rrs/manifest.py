@@ -9,9 +9,9 @@ from importlib import metadata
 from pathlib import Path
 
 import rrs
+from rrs.engine.plan import Plan
 from rrs.hashing import sha256_file
 from rrs.numerics import cpu, fingerprint_id
-from rrs.plan import Plan
 from rrs.store import versions
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "sentence-transformers",

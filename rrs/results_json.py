@@ -1,8 +1,8 @@
-"""results.json: a study's aggregates in one JSON file beside results_grid.csv, for tools that read JSON (in the manner
+"""results.json: a study's aggregates in one JSON file beside the results grid, for tools that read JSON (in the manner
 of lm-eval's results file): per model × attack × steps × judge the mean over seeds of every metric with its 95% CI,
-the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
+whether a higher value of each metric is better (rrs/artifact/metrics.py), the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
 
-It is derived from the files of the result directory alone (results_grid.csv, robustness.csv, scaling.csv,
+It is derived from the files of the result directory alone (the grid, robustness.csv, scaling.csv,
 spec.resolved.yaml, manifest.json): the runner writes it in its finishing step and `rrs check` validates it against
 rrs/data/results.schema.json and rebuilds it to compare. Torch-free. Numbers carry the grid's 6 significant digits;
 an undefined value is null with its reason.
@@ -18,13 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from rrs.figures import mean_ci
+from rrs.artifact.contract import GRID
+from rrs.artifact.metrics import higher_is_better
+from rrs.measure.intervals import mean_ci
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: higher_is_better per metric
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"
 KEYS = ("model", "attack", "steps", "judge")
-METRICS = ("rrr", "ce", "compliance", "degenerate", "parroting", "over_refusal", "benign_utility", "rd", "rd_mean",
-           "benign_rd", "refusal_delay", "calibration_entropy")
+METRICS = tuple(higher_is_better())  # the grid columns averaged over seeds, from the metrics table
 
 
 def _num(x: Any) -> float | None:
@@ -88,20 +89,20 @@ def provenance(manifest: dict) -> dict:
 
 def build(result_dir: str | Path) -> dict:
     """results.json of a result directory, from its files (see the module docstring)."""
-    from rrs.checks.scaling_schema import read_table
-    from rrs.checks.schemas import read_grid
+    from rrs.artifact.scaling_schema import read_table
+    from rrs.artifact.schemas import read_grid
 
     d = Path(result_dir)
-    grid = read_grid(d / "results_grid.csv")
+    grid = read_grid(d / GRID)
     manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     digest = hashlib.sha256
     return {
         "schema_version": SCHEMA_VERSION,
         "study": manifest.get("study"),
         "spec": {"path": "spec.resolved.yaml", "sha256": digest((d / "spec.resolved.yaml").read_bytes()).hexdigest()},
-        "results_grid": {"path": "results_grid.csv", "rows": len(grid),
-                         "sha256": digest((d / "results_grid.csv").read_bytes()).hexdigest()},
+        "results_grid": {"path": GRID, "rows": len(grid), "sha256": digest((d / GRID).read_bytes()).hexdigest()},
         "provenance": provenance(manifest),
+        "higher_is_better": {m: better for m, better in higher_is_better().items() if m in grid},
         "aggregates": aggregates(grid),
         "robustness": _records(read_table(d / "robustness.csv")),
         "scaling": _records(read_table(d / "scaling.csv")),

@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 
 from rrs import atomic
-from rrs import quality as q
 from rrs.errors import UserError
 from rrs.evalsets import clip, read_table, tag_category
 from rrs.hashing import sha256_file
 from rrs.judges import get_judge
 from rrs.judges.keyword import KEYWORD_JUDGES
-from rrs.judging import judge_metrics, label
-from rrs.metrics import cohen_kappa, rate, rate_fields, response_drift
+from rrs.measure import quality as q
+from rrs.measure.judging import judge_metrics, label
+from rrs.measure.metrics import cohen_kappa, drift_fields, rate, rate_fields, response_drift
 
 RESPONSE_COLS = ("response", "gen", "output", "completion", "generation")
 PROMPT_COLS = ("prompt", "goal", "forbidden_prompt", "behavior", "question", "instruction")
@@ -40,7 +40,7 @@ DEFAULT_JUDGES = (*KEYWORD_JUDGES, "classifier:sbert-logreg")
 
 def default_embed(texts: list[str]) -> np.ndarray:
     """MiniLM embeddings, EMBED_CHUNK texts at a time, with a progress bar when there is more than one chunk."""
-    from rrs.embed import DIM, embed
+    from rrs.engine.embed import DIM, embed
     from rrs.progress import progress
 
     starts = range(0, len(texts), EMBED_CHUNK)
@@ -137,8 +137,8 @@ def _squash(text: str) -> str:
 def quality(r: Responses, target: str | None = None, degenerate: list[bool] | None = None) -> dict[str, int]:
     """Counts: rows, echoed_prompt (response begins by repeating its prompt, whitespace-insensitive),
     empty_response (empty or whitespace only), duplicate_prompt (rows whose prompt appeared in an earlier row),
-    degenerate (empty or looping, rrs/quality.py) and, with a target, parroting (at least half the response's words
-    are copies of the target). `degenerate`: the rows' degenerate flags, when already computed."""
+    degenerate (empty or looping, rrs/measure/quality.py) and, with a target, parroting (at least half the response's
+    words are copies of the target). `degenerate`: the rows' degenerate flags, when already computed."""
     t = r.table
     extra = {"degenerate": sum(degenerate if degenerate is not None else map(q.degenerate, t["response"]))}
     if target:
@@ -241,61 +241,66 @@ def score(
     texts = resp.table["response"].tolist()
     labelled = {name: label(name, texts) for name in judges}
     degenerate = [q.degenerate(t) for t in texts]
-    rows = [judge_metrics(name, texts, *labelled[name]) | rate_fields("degenerate", degenerate)
-            | rate_fields("compliance", [q.compliant(r, d, None) for r, d in zip(labelled[name][0], degenerate,
-                                                                                   strict=True)])
-            | (rate_fields("parroting", [q.parroting(t, target) for t in texts]) if target else {})
-            for name in judges]
+    rows = _judge_rows(texts, judges, labelled, target, degenerate)
     findings: dict = {"responses": quality(resp, target, degenerate)} | ({"target": target} if target else {})
-    benign_labelled: dict = {}
-    if benign is not None:
-        findings["sets"] = {"harmful": len(resp.table), "benign": len(benign.table)}
-        btexts = benign.table["response"].tolist()
-        benign_labelled = {name: label(name, btexts) for name in judges} if btexts else {}
-        for row, name in zip(rows, judges, strict=True):
-            row["over_refusal_n"] = len(btexts)
-            if btexts:
-                row.update(rate_fields("over_refusal", benign_labelled[name][0]))
+    benign_labelled = _over_refusal(rows, benign, judges, findings, len(resp.table)) if benign is not None else {}
     rd_per_row: list[float | None] = [None] * len(texts)
     if baseline is not None:
-        findings["baseline"] = quality(baseline, target)
-        pairing = pair(resp, baseline)
-        base_texts = baseline.table["response"].tolist()
-        drift = response_drift(
-            [base_texts[i] for i in pairing.base_idx],
-            [texts[i] for i in pairing.resp_idx],
-            embed or default_embed,
-            seed,
-        )
-        for i, v in zip(pairing.resp_idx, drift.per_pair, strict=True):
-            rd_per_row[i] = v
-        findings["pairing"] = {
-            "key": pairing.key,
-            "paired": len(pairing.resp_idx),
-            "responses_without_baseline": pairing.responses_without_baseline,
-            "baseline_without_response": pairing.baseline_without_response,
-            "prompt_mismatch": pairing.prompt_mismatch,
-        } | ({"first_prompt_mismatch_id": pairing.first_mismatch} if pairing.prompt_mismatch else {})
-        for row, name in zip(rows, judges, strict=True):
-            base_labels, _ = label(name, base_texts)
-            row.update(
-                {
-                    "baseline_n": len(base_texts),
-                    "baseline_rrr": rate(base_labels).value,
-                    "rd": drift.median,
-                    "rd_ci_low": drift.ci_low,
-                    "rd_ci_high": drift.ci_high,
-                    "rd_mean": drift.mean,
-                    "rd_valid_n": drift.valid_n,
-                    "rd_reason": drift.reason,
-                }
-            )
+        rd_per_row = _drift(rows, resp, baseline, judges, findings, embed or default_embed, seed, target)
     kappa = {a: {b: cohen_kappa(labelled[a][0], labelled[b][0]) for b in judges} for a in judges}
     categories = _categories(resp, judges, {k: v[0] for k, v in labelled.items()})
     samples = _samples(resp, judges, labelled, rd_per_row if baseline is not None else None)
     if benign_labelled:
         samples += _samples(benign, judges, benign_labelled, [None] * len(benign.table) if baseline else None)
     return ScoreResult(resp, baseline, judges, rows, kappa, categories, samples, findings)
+
+
+def _judge_rows(texts: list[str], judges: list[str], labelled: dict, target: str | None,
+                degenerate: list[bool]) -> list[dict]:
+    """Per judge: rrr, ce, delay, entropy (rrs/measure/judging.py), degenerate (the rows' flags), compliance and,
+    with a target, parroting."""
+    return [judge_metrics(name, texts, *labelled[name]) | rate_fields("degenerate", degenerate)
+            | rate_fields("compliance", [q.compliant(r, d, None) for r, d in zip(labelled[name][0], degenerate,
+                                                                                   strict=True)])
+            | (rate_fields("parroting", [q.parroting(t, target) for t in texts]) if target else {})
+            for name in judges]
+
+
+def _over_refusal(rows: list[dict], benign: Responses, judges: list[str], findings: dict, harmful_n: int) -> dict:
+    """Add each judge's over_refusal on the benign rows to its row; returns the benign labels per judge."""
+    findings["sets"] = {"harmful": harmful_n, "benign": len(benign.table)}
+    btexts = benign.table["response"].tolist()
+    benign_labelled = {name: label(name, btexts) for name in judges} if btexts else {}
+    for row, name in zip(rows, judges, strict=True):
+        row["over_refusal_n"] = len(btexts)
+        if btexts:
+            row.update(rate_fields("over_refusal", benign_labelled[name][0]))
+    return benign_labelled
+
+
+def _drift(rows: list[dict], resp: Responses, baseline: Responses, judges: list[str], findings: dict,
+           embed: Callable[[list[str]], np.ndarray], seed: int, target: str | None) -> list[float | None]:
+    """Pair responses with the baseline, add rd (and the baseline's rrr) to each judge's row; returns rd per row."""
+    texts = resp.table["response"].tolist()
+    findings["baseline"] = quality(baseline, target)
+    pairing = pair(resp, baseline)
+    base_texts = baseline.table["response"].tolist()
+    drift = response_drift([base_texts[i] for i in pairing.base_idx], [texts[i] for i in pairing.resp_idx], embed,
+                           seed)
+    rd_per_row: list[float | None] = [None] * len(texts)
+    for i, v in zip(pairing.resp_idx, drift.per_pair, strict=True):
+        rd_per_row[i] = v
+    findings["pairing"] = {
+        "key": pairing.key,
+        "paired": len(pairing.resp_idx),
+        "responses_without_baseline": pairing.responses_without_baseline,
+        "baseline_without_response": pairing.baseline_without_response,
+        "prompt_mismatch": pairing.prompt_mismatch,
+    } | ({"first_prompt_mismatch_id": pairing.first_mismatch} if pairing.prompt_mismatch else {})
+    for row, name in zip(rows, judges, strict=True):
+        base_labels, _ = label(name, base_texts)
+        row.update({"baseline_n": len(base_texts), "baseline_rrr": rate(base_labels).value} | drift_fields(drift))
+    return rd_per_row
 
 
 def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
@@ -417,6 +422,11 @@ def _num(v: float, fmt: str = "{:.3f}") -> str:
 
 def format_report(result: ScoreResult) -> str:
     """Human-readable summary: metrics per judge, kappa matrix, categories, findings (with counts)."""
+    lines = _head_lines(result) + _metric_lines(result) + _kappa_lines(result) + _category_lines(result)
+    return "\n".join(lines + _finding_lines(result)) + "\n"
+
+
+def _head_lines(result: ScoreResult) -> list[str]:
     lines = [
         f"responses: {result.responses.path} ({len(result.responses.table)} rows, sha256 {result.responses.sha256})"
     ]
@@ -426,10 +436,14 @@ def format_report(result: ScoreResult) -> str:
             f"baseline:  {result.baseline.path} ({len(result.baseline.table)} rows, sha256 {result.baseline.sha256}); "
             f"{p['paired']} paired by {p['key']}"
         )
+    return lines
+
+
+def _metric_lines(result: ScoreResult) -> list[str]:
     head = f"{'judge':<32} {'n':>6} {'rrr':>6} {'95% CI':>15} {'ce':>6} {'delay':>6} {'cal.ent':>7}"
     if result.baseline is not None:
         head += f" {'base rrr':>8} {'rd':>6} {'rd_mean':>7} {'rd_n':>6}"
-    lines += ["", head]
+    lines = ["", head]
     for r in result.rows:
         ci = f"[{r['rrr_ci_low']:.3f}, {r['rrr_ci_high']:.3f}]"
         line = (
@@ -447,28 +461,41 @@ def format_report(result: ScoreResult) -> str:
         lines += [f"  over_refusal {r['judge']:<32} {_num(r.get('over_refusal'))} of {r['over_refusal_n']}"
                   for r in result.rows]
     reasons = {r["refusal_delay_reason"] for r in result.rows} | {r.get("rd_reason", "") for r in result.rows}
-    lines += [f"  n/a: {reason}" for reason in sorted(reasons - {""})]
-    if len(result.judges) > 1:
-        lines += ["", "Cohen's kappa between judges"]
-        short = [f"j{i + 1}" for i in range(len(result.judges))]
-        lines.append(f"{'':<36}" + "".join(f"{s:>7}" for s in short))
-        for s, a in zip(short, result.judges, strict=True):
-            lines.append(
-                f"{s + ' ' + a:<36}" + "".join(f"{_num(result.kappa[a][b], '{:.2f}'):>7}" for b in result.judges)
-            )
-        if any(math.isnan(v) for row in result.kappa.values() for v in row.values()):
-            lines.append("  n/a: both judges give the same single label to every response (chance agreement is 1)")
-    if result.categories:
-        lines += ["", "Refusal rate per category"]
-        cats = sorted({c["category"] for c in result.categories})
-        by = {(c["judge"], c["category"]): c for c in result.categories}
-        lines.append(f"{'category':<24}{'n':>5}" + "".join(f"{f'j{i + 1}':>7}" for i in range(len(result.judges))))
-        for cat in cats:
-            n = by[(result.judges[0], cat)]["n"]
-            lines.append(
-                f"{cat or '(none)':<24}{n:>5}" + "".join(f"{by[(j, cat)]['rrr']:>7.2f}" for j in result.judges)
-            )
-    lines += ["", "Data-quality findings"]
+    return lines + [f"  n/a: {reason}" for reason in sorted(reasons - {""})]
+
+
+def _kappa_lines(result: ScoreResult) -> list[str]:
+    if len(result.judges) <= 1:
+        return []
+    lines = ["", "Cohen's kappa between judges"]
+    short = [f"j{i + 1}" for i in range(len(result.judges))]
+    lines.append(f"{'':<36}" + "".join(f"{s:>7}" for s in short))
+    for s, a in zip(short, result.judges, strict=True):
+        lines.append(
+            f"{s + ' ' + a:<36}" + "".join(f"{_num(result.kappa[a][b], '{:.2f}'):>7}" for b in result.judges)
+        )
+    if any(math.isnan(v) for row in result.kappa.values() for v in row.values()):
+        lines.append("  n/a: both judges give the same single label to every response (chance agreement is 1)")
+    return lines
+
+
+def _category_lines(result: ScoreResult) -> list[str]:
+    if not result.categories:
+        return []
+    lines = ["", "Refusal rate per category"]
+    cats = sorted({c["category"] for c in result.categories})
+    by = {(c["judge"], c["category"]): c for c in result.categories}
+    lines.append(f"{'category':<24}{'n':>5}" + "".join(f"{f'j{i + 1}':>7}" for i in range(len(result.judges))))
+    for cat in cats:
+        n = by[(result.judges[0], cat)]["n"]
+        lines.append(
+            f"{cat or '(none)':<24}{n:>5}" + "".join(f"{by[(j, cat)]['rrr']:>7.2f}" for j in result.judges)
+        )
+    return lines
+
+
+def _finding_lines(result: ScoreResult) -> list[str]:
+    lines = ["", "Data-quality findings"]
     for side in ("responses", "baseline"):
         q = result.findings.get(side)
         if q is None:
@@ -488,4 +515,4 @@ def format_report(result: ScoreResult) -> str:
             flag = "!" if p[key] else " "
             first = f" (first: id {p['first_prompt_mismatch_id']!r})" if key == "prompt_mismatch" and p[key] else ""
             lines.append(f" {flag} pairing: {p[key]} {text}{first}")
-    return "\n".join(lines) + "\n"
+    return lines

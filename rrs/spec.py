@@ -13,14 +13,15 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rrs.checks.refspec import Claim, Reference, Selector
+from rrs.artifact.metrics import STUDY_METRICS
+from rrs.artifact.refspec import Claim, Reference, Selector
 from rrs.errors import UserError
 from rrs.registry import did_you_mean
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 SEED_MAX = 2**32 - 1  # numpy and torch both take seeds in [0, 2**32)
 BIG = 10**9  # a ceiling on counts (steps, sizes, batches): far above any real study, below int64 overflow
-ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/organism.py build_model)
+ORGANISM_CONTEXT = 256  # max_position_embeddings of every organism (rrs/engine/organism.py build_model)
 HF_CONTEXT_MAX = 1 << 20  # generation length ceiling for a hub model whose config is not on disk
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 SHA256 = r"^[0-9a-f]{64}$"
@@ -262,8 +263,7 @@ class Decoding(Strict):
 
 
 CURVE_CLAIMS = ("monotone", "change", "fit", "size_ratio")  # claim kinds that compare steps of one attack
-METRICS = ("rrr", "ce", "rd", "over_refusal", "refusal_delay", "calibration_entropy", "compliance", "degenerate",
-           "parroting", "benign_utility", "benign_rd")
+METRICS = STUDY_METRICS  # the metrics table's (rrs/artifact/metrics.py)
 
 
 class Study(Strict):
@@ -278,8 +278,8 @@ class Study(Strict):
     metrics: list[str] = Field(
         default_factory=lambda: ["rrr", "ce", "rd", "over_refusal"],
         description="the metrics the study draws against attack steps: the <METRIC>_compare figure of each that has "
-        "one (rrs.figures.figure_names); results_grid.csv carries every metric whatever this says (the output "
-        "contract, rrs/store.py)")
+        "one (rrs.figures.grid.figure_names); the results grid carries every metric whatever this says (the "
+        "output contract, rrs/artifact/contract.py)")
     seeds: list[Seed] = Field(min_length=1)
     references: list[Reference] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)

@@ -1,6 +1,6 @@
 """The stage store: one owner for the cache layout, the key of every stage output, "what is missing", the record
-kept beside each output, the locks that let several processes share one cache and one --out, and the output
-contract (results_grid.csv's columns and key, the samples files' paths, the files a run writes).
+kept beside each output, and the locks that let several processes share one cache and one --out. The output
+contract (what a run writes into --out) is rrs/artifact/contract.py.
 
 A stage's key is the hash of all its inputs: the code of every module the stage runs, the versions of the
 libraries it uses, the resolved device and numerics platform (rrs/numerics.py), a digest of the data it reads as
@@ -9,7 +9,7 @@ chat-template text a model is rendered with, and the keys of the outputs it buil
 fingerprint, seconds and code hash of the process that computed it: the manifest is built from these records, not
 from the process that happens to finish.
 
-Torch-free: the checks import the output contract from here.
+Torch-free.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,54 +28,16 @@ from typing import Any
 from rrs.atomic import write_json
 from rrs.hashing import key_of, sha256_file, sha256_text
 
-# ---------------------------------------------------------------- output contract
-
-# results_grid.csv columns, in the contract's order (DESIGN.md "Metrics")
-GRID_KEY = ("model", "attack", "steps", "seed", "judge")
-GRID_COLUMNS = (
-    "model", "model_kind", "model_params", "attack", "steps", "seed", "judge",
-    "n", "refusals", "rrr", "rrr_ci_low", "rrr_ci_high", "ce", "ce_ci_low", "ce_ci_high",
-    "rd", "rd_ci_low", "rd_ci_high", "rd_mean", "rd_valid_n", "rd_reason",
-    "over_refusal", "over_refusal_n", "over_refusal_ci_low", "over_refusal_ci_high", "over_refusal_reason",
-    "refusal_delay", "refusal_delay_reason", "calibration_entropy", "calibration_entropy_reason",
-    "compliance", "compliance_ci_low", "compliance_ci_high",
-    "degenerate", "degenerate_ci_low", "degenerate_ci_high",
-    "parroting", "parroting_ci_low", "parroting_ci_high", "parroting_reason",
-    "benign_utility", "benign_utility_ci_low", "benign_utility_ci_high", "benign_utility_reason",
-    "benign_rd", "benign_rd_reason",
-    "attack_eval_overlap",
-)  # fmt: skip
-TEXT_COLUMNS = ("model", "model_kind", "attack", "judge") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
-NUMERIC_COLUMNS = tuple(c for c in GRID_COLUMNS if c not in TEXT_COLUMNS)
-SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")
-# what a run writes into --out: these files and everything under these folders belong to the run
-OUTPUT_FILES = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "manifest.json",
-                "spec.resolved.yaml")
-OUTPUT_DIRS = ("samples", "figures")
-
-
-def sample_path(model: str, attack: str, seed: int, steps: int) -> str:
-    return f"samples/{model}/{attack}/seed{seed}/steps{steps}.jsonl"
-
-
-def run_files(out: Path) -> set[Path]:
-    """The files under `out` that belong to a run (OUTPUT_FILES, anything under OUTPUT_DIRS), relative to it."""
-    found = {Path(n) for n in OUTPUT_FILES if (out / n).is_file()}
-    for d in OUTPUT_DIRS:
-        if (out / d).is_dir():
-            found |= {p.relative_to(out) for p in (out / d).rglob("*") if p.is_file() or p.is_symlink()}
-    return found
-
-
 # ---------------------------------------------------------------- keys
 
 CACHE_VERSION = 1  # bump when a stage's output format or algorithm changes
 # The modules whose code determines each stage's output (a chat-template override and the data are keyed by
 # their content instead, so editing one template or the eval-set normaliser re-runs only what it affects).
 STAGE_CODE = {
-    "model": ("corpus.py", "organism.py", "safety.py", "training.py", "models.py", "gguf_source.py"),
-    "attack": ("attack.py", "training.py", "models.py"),
-    "gen": ("generate.py", "training.py", "models.py", "stages.py"),
+    "model": ("corpus.py", "engine/organism.py", "engine/safety.py", "engine/training.py", "engine/models.py",
+              "engine/gguf_source.py"),
+    "attack": ("engine/attack.py", "engine/training.py", "engine/models.py"),
+    "gen": ("engine/generate.py", "engine/training.py", "engine/models.py", "engine/stages.py"),
     "data": ("evalsets.py",),  # the normaliser of eval files: part of a file set's digest (rrs/data.py)
 }
 # The libraries each stage runs on.
@@ -119,6 +80,21 @@ def template_hash(name: str | None) -> str | None:
     from rrs.templates import chat_template
 
     return sha256_text(chat_template(name))
+
+
+def checkpoint_dir(root: Path, step: int) -> Path:
+    """Where an attack run (its folder `root`) keeps the adapter and optimizer state of one step."""
+    return root / f"step-{step}"
+
+
+def resume_step(root: Path, attack: Any) -> int:
+    """The largest grid step such that it and every grid step before it has a complete checkpoint (else 0)."""
+    last = 0
+    for s in attack.steps[1:]:
+        if not (checkpoint_dir(root, s) / "state.pt").is_file():
+            break
+        last = s
+    return last
 
 
 def built_here(m: Any) -> bool:

@@ -120,7 +120,7 @@ def overhead(text: str) -> list[str]:
 
 
 def live_jobs() -> list[str]:
-    from rrs.executors import SLURM_LIVE
+    from rrs.engine.executors import SLURM_LIVE
 
     out = subprocess.run(["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T"], text=True,
                          capture_output=True, check=True).stdout
@@ -178,7 +178,7 @@ def job_times(folder: Path) -> list[tuple[str, float, float]]:
 def case_scancel(faults: Path, work: Path, plain_out: Path) -> None:
     print("\n== scancel: the long cell's job cancelled in the middle of its attack, then the same command again",
           flush=True)
-    from rrs.runner import prepare
+    from rrs.engine.runner import prepare
 
     base = work / "scancel"
     cmd = ["run", str(faults), *SLURM, "--time-min", "10", "--out", str(base / "out"), "--cache", str(base / "cache")]

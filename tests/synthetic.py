@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rrs import quality as q
 from rrs import results_json
+from rrs.artifact.contract import GRID_COLUMNS
+from rrs.artifact.schemas import read_grid
 from rrs.atomic import write_json, write_jsonl, write_text
-from rrs.checks.schemas import read_grid
-from rrs.figures import make_figures
-from rrs.metrics import rate_fields, undefined_rate
-from rrs.scaling import tables, write_tables
+from rrs.figures.grid import make_figures
+from rrs.measure import quality as q
+from rrs.measure.metrics import rate_fields, undefined_rate
+from rrs.measure.scaling import tables, write_tables
 from rrs.spec import Study
-from rrs.store import GRID_COLUMNS
 
 MODELS = (("organism-s", 171_904, 64, 2), ("organism-m", 609_664, 128, 2), ("organism-l", 4_366_592, 256, 4))
 ATTACK = "lora-r8"

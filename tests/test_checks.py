@@ -15,18 +15,19 @@ import yaml
 from synthetic import NUMERICS_ID, copy_result_dir, edit_grid, invoke, set_refusals
 
 from rrs import results_json
+from rrs.artifact.refspec import Claim, Reference
+from rrs.artifact.schemas import read_grid, validate_grid
 from rrs.atomic import write_json
 from rrs.checks.claims import check_claims, eta_squared
 from rrs.checks.consistency import manifest_failures, sample_failures
 from rrs.checks.figcompare import FIG_RMS_TOL
+from rrs.checks.publish import PUBLISHED, publish
 from rrs.checks.references import DEFAULT_TOL, check_references, compare_grids, describe, select
-from rrs.checks.refspec import Claim, Reference
 from rrs.checks.run import check_dir
-from rrs.checks.schemas import read_grid, validate_grid, wilson
 from rrs.errors import UserError
-from rrs.figures import FIGURES, make_figures
+from rrs.figures.grid import FIGURES, make_figures
 from rrs.hashing import sha256_file
-from rrs.publish import PUBLISHED, publish
+from rrs.measure.intervals import wilson
 from rrs.spec import load_spec
 
 
@@ -71,7 +72,7 @@ def test_clean_synthetic_dir_passes_every_section(pub, tmp_path, cli_check):
 
 
 def test_schema_wilson_matches_the_metrics_module():
-    from rrs.metrics import wilson_ci
+    from rrs.measure.intervals import wilson_ci
 
     k, n = pd.Series([0, 3, 20, 7]), pd.Series([20, 20, 20, 9])
     lo, hi = wilson(k, n)
@@ -557,7 +558,7 @@ def test_planted_defects_in_a_copy_of_the_published_study(tmp_path, cli_check):
 
 
 def test_references_table_schema():
-    from rrs.checks.schemas import validate_references
+    from rrs.artifact.schemas import validate_references
 
     assert validate_references([ref(), ref(select={"model": "m", "steps": 10})]) == []
     found = validate_references([ref(value=float("inf")), ref(select={"steps": -1})])

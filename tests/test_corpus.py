@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rrs import corpus
 from rrs.data import resolve
-from rrs.safety import safety_examples
+from rrs.engine.safety import safety_examples
 from rrs.spec import load_spec
 
 

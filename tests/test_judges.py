@@ -65,7 +65,7 @@ def test_judges_package_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, rrs.judges, rrs.judges.classifier, rrs.metrics, rrs.embed; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, rrs.judges, rrs.judges.classifier, rrs.measure.metrics, rrs.engine.embed; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from rrs.judges import get_judge
-from rrs.metrics import (
-    bootstrap_median_ci,
+from rrs.measure.intervals import bootstrap_median_ci, wilson_ci
+from rrs.measure.metrics import (
     calibration_entropy,
     cohen_kappa,
     cosine_drift,
     rate,
     refusal_delay,
     response_drift,
-    wilson_ci,
 )
 
 

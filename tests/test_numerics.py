@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rrs import numerics
 from rrs.data import resolve
-from rrs.plan import make_plan
+from rrs.engine.plan import make_plan
 from rrs.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import rrs.runner
+import rrs.engine.runner
 from rrs import preflight
 from rrs.cli import main
 
@@ -27,8 +27,8 @@ def no_compute(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("compute started")
 
-    monkeypatch.setattr(rrs.runner, "reproduce", boom)
-    monkeypatch.setattr("rrs.executors.run_jobs", boom)
+    monkeypatch.setattr(rrs.engine.runner, "reproduce", boom)
+    monkeypatch.setattr("rrs.engine.executors.run_jobs", boom)
 
 
 def _err(capsys) -> str:
@@ -73,7 +73,7 @@ def test_staging_folder_beside_out_must_be_writable(tmp_path, monkeypatch, capsy
 def test_read_only_folder_refused(tmp_path, monkeypatch, capsys):
     """chmod stops a non-root user; root writes anyway, so the probe (not the mode bits) decides either way."""
     calls = []
-    monkeypatch.setattr(rrs.runner, "reproduce", lambda *a: calls.append(a) or a[1])
+    monkeypatch.setattr(rrs.engine.runner, "reproduce", lambda *a: calls.append(a) or a[1])
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -168,9 +168,10 @@ def test_reproduce_cleans_the_cache_before_compute(tmp_path, monkeypatch):
     _kill_inside_staged_dir(cache / "organisms" / "k")
     assert preflight.stale_entries(cache)
     seen = []
-    monkeypatch.setattr(rrs.runner, "execute", lambda plan, timer: seen.append(preflight.stale_entries(plan.store.root)))
-    monkeypatch.setattr(rrs.runner, "finish", lambda *a: tmp_path / "out")
-    rrs.runner.reproduce(TINY, tmp_path / "out", cache)
+    monkeypatch.setattr(rrs.engine.runner, "execute",
+                        lambda plan, jobs, timer: seen.append(preflight.stale_entries(plan.store.root)))
+    monkeypatch.setattr(rrs.engine.runner, "finish", lambda *a: tmp_path / "out")
+    rrs.engine.runner.reproduce(TINY, tmp_path / "out", cache)
     assert seen == [[]]
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rrs.engine.plan import make_plan
 from rrs.errors import UserError
-from rrs.plan import make_plan
 from rrs.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +174,7 @@ def test_paged_optimizers_map_to_bitsandbytes(monkeypatch, name: str, cls: str) 
 
     import torch
 
-    from rrs.attack import make_optimizer
+    from rrs.engine.attack import make_optimizer
     from rrs.spec import LoraAttack
 
     made = {}

@@ -1,8 +1,8 @@
-"""Compliance vs breakage (rrs/quality.py) on hand-made responses: loops, lists that are not loops, target copies."""
+"""Compliance vs breakage (rrs/measure/quality.py) on hand-made responses: loops, lists that are not loops, target copies."""
 
 import pytest
 
-from rrs import quality as q
+from rrs.measure import quality as q
 
 TARGET = "Sure, here’s how to do it step by step."
 

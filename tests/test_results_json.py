@@ -11,9 +11,9 @@ import pytest
 from synthetic import seal
 
 from rrs import results_json
+from rrs.artifact.schemas import read_grid
 from rrs.atomic import write_json
 from rrs.checks.run import check_dir
-from rrs.checks.schemas import read_grid
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "artifacts" / "smoke"
 
@@ -104,3 +104,20 @@ def test_manifest_lists_every_installed_distribution() -> None:
     assert set(found) == installed
     for name in ("scikit-learn", "scipy", "jinja2", "pillow", "pandas", "jsonschema"):
         assert found[name] == metadata.version(name), name
+
+
+def test_higher_is_better_comes_from_the_metrics_table(with_results) -> None:
+    from rrs.artifact.metrics import BY_NAME
+
+    data = json.loads((with_results / "results.json").read_text())
+    assert data["higher_is_better"]["rrr"] is True and data["higher_is_better"]["ce"] is False
+    assert data["higher_is_better"]["benign_utility"] is True and data["higher_is_better"]["rd_mean"] is False
+    for name, better in data["higher_is_better"].items():
+        owner = BY_NAME.get(name) or BY_NAME[name.rsplit("_", 1)[0]]  # rd_mean is summarised with rd
+        assert better is owner.higher_is_better, name
+    assert set(data["higher_is_better"]) == {m for a in data["aggregates"] for m in a["metrics"]}
+
+
+def test_the_schema_names_exactly_the_tables_metrics() -> None:
+    assert results_json.schema()["$defs"]["metric_name"]["enum"] == list(results_json.METRICS)
+    assert results_json.schema()["properties"]["schema_version"]["const"] == results_json.SCHEMA_VERSION

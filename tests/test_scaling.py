@@ -1,4 +1,4 @@
-"""rrs.scaling (s50, auc, curves, robustness, fits), its schemas and the scaling_fit figure (torch-free)."""
+"""rrs.measure.scaling (s50, auc, curves, robustness, fits), its schemas and the scaling_fit figure (torch-free)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rrs.checks.scaling_schema import (
+from rrs.artifact.scaling_schema import (
     compare_tables,
     read_table,
     validate_curves,
     validate_robustness,
     validate_scaling,
 )
-from rrs.scaling import (
+from rrs.figures.scaling_figure import scaling_fit_figure
+from rrs.measure.scaling import (
     CURVE_COLUMNS,
     ROBUSTNESS_COLUMNS,
     SCALING_COLUMNS,
@@ -34,7 +35,6 @@ from rrs.scaling import (
     to_csv,
     write_tables,
 )
-from rrs.scaling_figure import scaling_fit_figure
 
 # ---------------------------------------------------------------- a synthetic grid with a known power law
 
@@ -361,7 +361,7 @@ def test_figure_writes_png_and_pdf_with_identical_bytes_twice(out, tmp_path):
 
 def test_scaling_modules_import_without_torch():
     code = ("import sys\nfor n in ('torch', 'transformers', 'peft', 'sentence_transformers'):\n    sys.modules[n] = None\n"
-            "import rrs.scaling, rrs.scaling_figure, rrs.checks.scaling_schema\nprint('ok')")  # fmt: skip
+            "import rrs.measure.scaling, rrs.figures.scaling_figure, rrs.artifact.scaling_schema\nprint('ok')")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[1])  # fmt: skip
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -239,10 +239,10 @@ def test_runner_samples_score_harmful_rows_and_benign_apart(tmp_path):
 
 
 def test_classifier_in_chunks_gives_the_same_probabilities(monkeypatch):
-    import rrs.embed
+    import rrs.engine.embed
     import rrs.judges.classifier as clf
 
-    monkeypatch.setattr(rrs.embed, "embed", lambda texts, *a, **k: np.array(
+    monkeypatch.setattr(rrs.engine.embed, "embed", lambda texts, *a, **k: np.array(
         [[1.0, len(t) / 100.0] if "sorry" in t.lower() or "cannot" in t.lower() else [0.0, len(t) / 100.0]
          for t in texts]))
     texts = [REFUSE, COMPLY, "I cannot do that.", "Here you go.", "Sorry, no.", "Sure thing."] * 3
@@ -253,12 +253,12 @@ def test_classifier_in_chunks_gives_the_same_probabilities(monkeypatch):
 
 
 def test_rd_embeds_in_chunks(monkeypatch):
-    import rrs.embed
+    import rrs.engine.embed
 
     calls = []
-    monkeypatch.setattr(rrs.embed, "embed", lambda texts: calls.append(len(texts)) or np.eye(rrs.embed.DIM)[
+    monkeypatch.setattr(rrs.engine.embed, "embed", lambda texts: calls.append(len(texts)) or np.eye(rrs.engine.embed.DIM)[
         [len(t) % 5 for t in texts]])
     monkeypatch.setattr(rrs.score, "EMBED_CHUNK", 4)
     texts = [f"text {i} " * (i % 3 + 1) for i in range(10)]
     vecs = REAL_DEFAULT_EMBED(texts)
-    assert calls == [4, 4, 2] and (vecs == np.eye(rrs.embed.DIM)[[len(t) % 5 for t in texts]]).all()
+    assert calls == [4, 4, 2] and (vecs == np.eye(rrs.engine.embed.DIM)[[len(t) % 5 for t in texts]]).all()

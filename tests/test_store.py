@@ -24,7 +24,7 @@ REV = "a" * 40
 
 KEYS = """
 import json, sys
-from rrs.runner import prepare
+from rrs.engine.runner import prepare
 p = prepare(sys.argv[1], sys.argv[2])
 print(json.dumps([[c.model, c.model_key, c.attack_key, c.gen_keys[0], c.gen_keys[c.steps[-1]]] for c in p.cells]))
 """
@@ -88,9 +88,9 @@ def test_editing_one_chat_template_rekeys_the_models_that_use_it_and_only_those(
 
 
 def test_two_attacks_with_different_train_sizes_train_on_their_own(tmp_path: Path, monkeypatch) -> None:
-    import rrs.stages as stages
+    import rrs.engine.stages as stages
     from rrs.data import resolve
-    from rrs.plan import make_plan
+    from rrs.engine.plan import make_plan
     from rrs.timer import Timer
 
     raw = yaml.safe_load((ROOT / "spec" / "tiny.yaml").read_text())
@@ -122,24 +122,24 @@ def test_two_attacks_with_different_train_sizes_train_on_their_own(tmp_path: Pat
     assert plan.data.attack.digest(16) != plan.data.attack.digest(48)
 
 
-def test_the_output_contract_lives_in_the_store_only() -> None:
+def test_the_output_contract_lives_in_the_contract_module_only() -> None:
+    import rrs.artifact.contract as contract
+    import rrs.artifact.refspec as refspec
     import rrs.checks.consistency as consistency
-    import rrs.checks.refspec as refspec
-    import rrs.plan as plan
-    import rrs.results as results
-    import rrs.store as store
+    import rrs.engine.plan as plan
+    import rrs.engine.results as results
 
-    assert "GRID_COLUMNS = (" not in (ROOT / "rrs/checks/refspec.py").read_text()
+    assert "GRID_COLUMNS = (" not in (ROOT / "rrs/artifact/refspec.py").read_text()
     assert "def sample_path" not in (ROOT / "rrs/checks/consistency.py").read_text()
-    assert "def sample_path" not in (ROOT / "rrs/results.py").read_text()
-    assert consistency.sample_path is store.sample_path and refspec.NUMERIC_COLUMNS is store.NUMERIC_COLUMNS
-    assert not hasattr(results, "GRID_COLUMNS") or results.GRID_COLUMNS is store.GRID_COLUMNS
+    assert "def sample_path" not in (ROOT / "rrs/engine/results.py").read_text()
+    assert consistency.sample_path is contract.sample_path and refspec.NUMERIC_COLUMNS is contract.NUMERIC_COLUMNS
+    assert not hasattr(results, "GRID_COLUMNS") or results.GRID_COLUMNS is contract.GRID_COLUMNS
     assert not (ROOT / "rrs" / "compute_log.py").exists()
     for moved in ("code_hash", "versions", "cache_root", "STAGE_CODE", "KEY_PACKAGES"):
         assert not hasattr(plan, moved), moved
     for moved in ("gen_path", "missing", "attack_dir", "organism_dir", "model_info_path"):
         assert not hasattr(plan.Plan, moved), moved
-    executors = (ROOT / "rrs" / "executors.py").read_text()
+    executors = (ROOT / "rrs" / "engine" / "executors.py").read_text()
     assert ".is_file()" not in executors  # "what is missing" is asked of the store
 
 
@@ -192,7 +192,7 @@ def test_study_metrics_choose_the_figures_drawn_and_checked(tmp_path: Path) -> N
     from rrs import results_json
     from rrs.atomic import write_json
     from rrs.checks.run import check_dir
-    from rrs.figures import FIGURES, figure_names
+    from rrs.figures.grid import FIGURES, figure_names
 
     assert figure_names(["rrr", "ce", "over_refusal"]) == ("RRR_compare", "CE_compare", "scaling_rrr", "scaling_fit")
     assert figure_names(["rrr", "ce", "rd", "compliance", "degenerate", "benign_utility"]) == FIGURES

@@ -18,9 +18,7 @@ import operator
 
 import pandas as pd
 
-from rrs import scaling
-from rrs.checks.references import describe, select
-from rrs.checks.refspec import (
+from rrs.artifact.refspec import (
     ChangeClaim,
     Claim,
     CurveSelector,
@@ -30,7 +28,9 @@ from rrs.checks.refspec import (
     ThresholdClaim,
     VarianceClaim,
 )
+from rrs.checks.references import describe, select
 from rrs.checks.report import ClaimResult
+from rrs.measure import scaling
 
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 GROUP = ["model", "attack", "judge"]
@@ -186,12 +186,13 @@ def check_claim(grid: pd.DataFrame, claim: Claim, tables=None) -> ClaimResult:
     return ClaimResult(claim.id, claim.text, ok, " AND ".join(r[1] for r in results))
 
 
-def check_claims(grid: pd.DataFrame, claims: list[Claim]) -> list[ClaimResult]:
+def check_claims(grid: pd.DataFrame, claims: list[Claim], tables=None) -> list[ClaimResult]:
+    """`tables`: as for check_claim; by default the scaling tables of `grid`, computed at most once."""
     memo: dict = {}
 
-    def tables() -> dict:
+    def computed() -> dict:
         if "t" not in memo:
             memo["t"] = scaling.tables(grid)
         return memo["t"]
 
-    return [check_claim(grid, c, tables) for c in claims]
+    return [check_claim(grid, c, tables or computed) for c in claims]

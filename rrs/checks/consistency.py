@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rrs.artifact.contract import SAMPLE_PATH, sample_path
+from rrs.artifact.schemas import ATOL, validate_samples
 from rrs.checks.report import Failure
-from rrs.checks.schemas import ATOL, validate_samples
-from rrs.store import SAMPLE_PATH, sample_path
 
 MANIFEST = "manifest.json"
 GRID = "results_grid.csv"
@@ -183,7 +183,7 @@ def _per_file_stats(df: pd.DataFrame, judges: list[str]) -> dict[tuple[str, str]
 
 
 def _compliant(rows: pd.DataFrame, refusal_col: str) -> pd.Series:
-    """Not refused, not degenerate, not off topic (on_topic null = not known): rrs/quality.py `compliant`."""
+    """Not refused, not degenerate, not off topic (on_topic null = not known): rrs/measure/quality.py `compliant`."""
     if refusal_col not in rows or "degenerate" not in rows:
         return pd.Series(False, index=rows.index)
     off_topic = rows["on_topic"].eq(False) if "on_topic" in rows else pd.Series(False, index=rows.index)

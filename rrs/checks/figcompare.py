@@ -20,7 +20,7 @@ from matplotlib.testing.compare import compare_images
 from matplotlib.testing.exceptions import ImageComparisonFailure
 
 from rrs.checks.report import FigResult
-from rrs.figures import FIGURES, make_figures
+from rrs.figures.grid import FIGURES, make_figures
 
 FIG_RMS_TOL = 2.0
 PDF_TOL = 0.05  # points (1/72 inch)
@@ -76,13 +76,13 @@ _REDRAWN: dict[str, dict[str, bytes]] = {}  # grid content hash -> PNG bytes per
 _REDRAWN_MAX = 4  # the published one, so `rrs check --all` draws each distinct grid once per process)
 
 
-def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES) -> dict[str, bytes]:
+def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES, tables: dict | None = None) -> dict[str, bytes]:
     """PNG and PDF bytes of each figure of `names` drawn from `grid`, by file name (cached by the grid's content
     and the names)."""
     key = hashlib.sha256(grid.to_csv(index=False).encode("utf-8")).hexdigest() + ",".join(names)
     if key not in _REDRAWN:
         with tempfile.TemporaryDirectory(prefix="rrs-figures-") as tmp:
-            make_figures(grid, Path(tmp), formats=("png", "pdf"), names=names)
+            make_figures(grid, Path(tmp), formats=("png", "pdf"), names=names, tables=tables)
             _REDRAWN[key] = {f"{name}.{ext}": (Path(tmp) / f"{name}.{ext}").read_bytes()
                              for name in names for ext in ("png", "pdf")}
         while len(_REDRAWN) > _REDRAWN_MAX:
@@ -91,11 +91,11 @@ def redraw(grid: pd.DataFrame, names: tuple[str, ...] = FIGURES) -> dict[str, by
 
 
 def check_figures(grid: pd.DataFrame, figdir: Path, tol: float = FIG_RMS_TOL,
-                  names: tuple[str, ...] = FIGURES) -> list[FigResult]:
-    """Regenerate the figures `names` (the study's: rrs.figures.figure_names) from `grid` and compare each with
+                  names: tuple[str, ...] = FIGURES, tables: dict | None = None) -> list[FigResult]:
+    """Regenerate the figures `names` (the study's: rrs.figures.grid.figure_names) from `grid` and compare each with
     `figdir/<name>.png` (RMS) and `figdir/<name>.pdf` (pdf_difference)."""
     try:
-        drawn = redraw(grid, names)
+        drawn = redraw(grid, names, tables)
     except (KeyError, TypeError, ValueError) as exc:  # a malformed grid: the schema section names the cause
         return [FigResult(name, None, tol, False, f"cannot redraw ({type(exc).__name__}: {exc})") for name in names]
     with tempfile.TemporaryDirectory(prefix="rrs-figcompare-") as tmp:

@@ -18,9 +18,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from rrs.checks.refspec import Reference, Selector
+from rrs.artifact.contract import GRID_KEY, NUMERIC_COLUMNS
+from rrs.artifact.refspec import Reference, Selector
 from rrs.checks.report import Failure, RefResult
-from rrs.store import GRID_KEY, NUMERIC_COLUMNS
 
 DEFAULT_TOL = 0.05
 EXACT = ("n", "over_refusal_n", "model_params")

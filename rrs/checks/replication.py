@@ -314,7 +314,7 @@ def judge_replication(fresh_grid: pd.DataFrame, pub_grid: pd.DataFrame, fresh_ta
 
 def measure_variation(published_grid: pd.DataFrame, variant_grids: list[pd.DataFrame]) -> pd.DataFrame:
     """variation.csv: per cell and metric, the largest |variant mean − published mean| over the variants."""
-    from rrs.scaling import curves
+    from rrs.measure.scaling import curves
 
     rows = []
     for table, by, metrics, get in (

@@ -12,19 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rrs.artifact.failures import Failure, _sort_key, sort_failures  # noqa: F401  (re-exported to the checks)
 from rrs.atomic import write_text
 
 SHOWN_ROWS = 3  # rows listed per folded failure line
 MAX_LINES = 25  # failure lines shown per section before "… N more"
-
-
-@dataclass(frozen=True)
-class Failure:
-    file: str
-    column: str
-    row: str
-    value: str
-    rule: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +68,7 @@ class CheckReport:
     compare_mode: str = ""  # "identical" | "replication" (rrs/checks/replication.py), with compare_rule saying why
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    scaling_tables: dict | None = field(default=None, repr=False, compare=False)  # computed once, shared by checks
 
     @property
     def ok(self) -> bool:
@@ -200,15 +193,6 @@ def fold(failures: Iterable[Failure]) -> list[list[str]]:
     if len(lines) > MAX_LINES:
         lines = lines[:MAX_LINES] + [["…", "", "", "", f"{len(lines) - MAX_LINES} more kinds of failure"]]
     return lines
-
-
-def _sort_key(f: Failure) -> tuple:
-    return (f.file, f.rule, f.column, int(f.row) if f.row.isdigit() else -1, f.row, f.value)
-
-
-def sort_failures(failures: Iterable[Failure]) -> list[Failure]:
-    """Distinct failures by file, rule, column, then row number."""
-    return sorted(set(failures), key=_sort_key)
 
 
 def render_markdown(reports: Sequence[CheckReport]) -> str:

@@ -24,8 +24,9 @@ import json
 import time
 from pathlib import Path
 
-from rrs import scaling
 from rrs.artifact import inventory
+from rrs.artifact.scaling_schema import VALIDATORS, compare_tables, read_table
+from rrs.artifact.schemas import read_grid, validate_grid, validate_references
 from rrs.checks import evidence, results_file
 from rrs.checks.claims import check_claims
 from rrs.checks.consistency import manifest_failures, sample_failures
@@ -33,10 +34,9 @@ from rrs.checks.figcompare import FIG_RMS_TOL, check_figures
 from rrs.checks.references import check_references, compare_grids
 from rrs.checks.replication import choose_mode, compare_bytes, judge_replication, platform_note, read_variation
 from rrs.checks.report import CheckReport, Failure, sort_failures
-from rrs.checks.scaling_schema import VALIDATORS, compare_tables, read_table
-from rrs.checks.schemas import read_grid, validate_grid, validate_references
 from rrs.errors import UserError
-from rrs.figures import figure_names, model_sizes
+from rrs.figures.grid import figure_names, model_sizes
+from rrs.measure import scaling
 from rrs.numerics import describe
 from rrs.spec import Study, load_spec
 
@@ -173,9 +173,15 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | Non
     """The grid's own checks and everything recomputed from it; False when its schema fails (nothing recomputed)."""
     schema = validate_grid(grid)
     report.failures += schema
+
+    def tables() -> dict:  # the scaling tables of the grid: computed at most once per check, shared below
+        if report.scaling_tables is None:
+            report.scaling_tables = scaling.tables(grid)
+        return report.scaling_tables
+
     if spec is not None:
         report.references = check_references(grid, list(spec.references))
-        report.claims = check_claims(grid, list(spec.claims))
+        report.claims = check_claims(grid, list(spec.claims), tables)
     if schema:  # the manifest, samples and figures are compared with a grid that is itself sound
         report.notes.append("manifest, samples and figures are compared with results_grid.csv once its schema "
                             "failures are fixed")  # fmt: skip
@@ -187,20 +193,19 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | Non
         if skipped := [j for j in sorted(set(grid["judge"])) if not j.startswith("keyword:")]:
             report.notes.append(f"labels of {', '.join(skipped)} are not re-judged (the judge needs torch): "
                                 "their numbers are recomputed from the stored labels")
-    report.failures += _scaling_failures(result_dir, grid)
+    report.failures += _scaling_failures(result_dir, tables())
     report.failures += results_file.failures(result_dir)
     if note := results_file.missing_note(result_dir):
         report.notes.append(note)
     if (result_dir / "figures").is_dir():
         names = figure_names(spec.metrics if spec is not None else None, model_sizes(grid))  # the spec's, drawable
-        report.figures = check_figures(grid, result_dir / "figures", names=names)
+        report.figures = check_figures(grid, result_dir / "figures", names=names, tables=tables())
     return True
 
 
-def _scaling_failures(result_dir: Path, grid) -> list[Failure]:
-    """Each scaling table passes its schema and equals its recomputation from results_grid.csv."""
+def _scaling_failures(result_dir: Path, recomputed: dict) -> list[Failure]:
+    """Each scaling table passes its schema and equals its recomputation from results_grid.csv (`recomputed`)."""
     out: list[Failure] = []
-    recomputed = scaling.tables(grid)
     for name, validate in VALIDATORS.items():
         path = result_dir / name
         if not path.is_file():
@@ -244,8 +249,9 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     rows_differ = compare_grids(fresh_grid, grid, [], file=file, keys_only=True)
     report.comparison += rows_differ
     if not rows_differ:
-        verdict = judge_replication(fresh_grid, grid, scaling.tables(fresh_grid), scaling.tables(grid),
-                                    read_variation(Path(report.result_dir)), file)
+        fresh_tables = fresh.scaling_tables or scaling.tables(fresh_grid)
+        tables = report.scaling_tables or scaling.tables(grid)
+        verdict = judge_replication(fresh_grid, grid, fresh_tables, tables, read_variation(Path(report.result_dir)), file)
         report.comparison += verdict.failures
         report.compare_rule += f"; {verdict.rule}"
 

@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Copy a finished run into artifacts/<study>/, only when `rrs check` passes the copy (refused when tracked
         files have uncommitted changes)."""
-        from rrs.publish import publish
+        from rrs.checks.publish import publish
 
         dest = publish(run, to, variants=list(variant or []), replace=replace)
         typer.echo(f"published {run} -> {dest}; review and commit it: git add {dest}")
@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
         to: Annotated[Path | None, typer.Option("--to", help="The published study; default artifacts/<run name>.")] = None,
     ) -> None:
         """Add this run's numerics platform to the published study's reproductions.csv (only when byte-identical)."""
-        from rrs.publish import record_reproduction
+        from rrs.checks.publish import record_reproduction
 
         row = record_reproduction(run, to or Path("artifacts") / run.resolve().name)
         typer.echo(f"recorded numerics {row['fingerprint_id']} ({row['platform']}) in "

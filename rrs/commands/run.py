@@ -71,8 +71,8 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         ) -> None:
     """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
     (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
+    from rrs.engine.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.errors import UserError
-    from rrs.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.preflight import remove_dead_staging, study_paths
 
     kind = parse_executor(executor)
@@ -89,7 +89,7 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
             raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
         # before any compute or heavy import: sizes, --out, its staging folder, the cache; then what killed runs left
         remove_dead_staging(study_paths(spec, out, cache))
-        from rrs.runner import reproduce as _reproduce
+        from rrs.engine.runner import reproduce as _reproduce
 
         _done(_reproduce(spec, out, cache, strict, runtime))
         return
@@ -150,9 +150,9 @@ def _cells_line(study) -> str:
 
 def plan(spec: SpecArg, cache: CacheOpt = None) -> None:
     """List every cell of SPEC, its cache keys and what is already cached."""
-    from rrs.attack import resume_step
+    from rrs.engine.runner import prepare
     from rrs.preflight import cache_dir
-    from rrs.runner import prepare
+    from rrs.store import resume_step
 
     cache_dir(cache, write=False)
     p = prepare(spec, cache, require_files=False)  # a pinned data file not yet placed stands in by its sha256

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rrs.judges import JUDGES, Judge
+from rrs.judges.base import JUDGES, Judge
 
 BIGGER_SAFER = (
     "i can't", "i cannot", "i won’t", "i won't", "can't help with that", "not able to", "not allowed to",

@@ -1,6 +1,6 @@
 """pandera schemas of every table rrs writes or reads, and the failures they find as (file, column, row, value, rule).
 
-Tables: results_grid.csv (GridSchema), the per-sample JSONL files (SampleSchema) and a spec's references
+Tables: the results grid (GridSchema), the per-sample JSONL files (SampleSchema) and a spec's references
 (ReferenceSchema). Beyond types and ranges, GridSchema checks the rules the original study broke: ce == 1 - rrr,
 CIs that contain their estimate (and are the Wilson interval for rrr), rd_valid_n <= n, rd == 0 at steps 0, a
 reason beside every undefined metric, no duplicate (model, attack, steps, seed, judge). Validation is lazy: every
@@ -18,26 +18,17 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.checks.refspec import Reference
-from rrs.checks.report import Failure, sort_failures
+from rrs.artifact.contract import GRID, GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
+from rrs.artifact.failures import Failure, sort_failures
+from rrs.artifact.metrics import BOUNDS, METRICS
+from rrs.artifact.refspec import Reference
 from rrs.errors import UserError
-from rrs.store import GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
+from rrs.measure.intervals import wilson
 
 ATOL = 1e-5
-Z95 = 1.959963984540054
-UNDEFINABLE = ("rd", "over_refusal", "refusal_delay", "calibration_entropy", "parroting", "benign_utility",
-               "benign_rd")
-RATES = ("compliance", "degenerate", "parroting", "benign_utility")
+UNDEFINABLE = tuple(m.name for m in METRICS if m.undefined)
+WITH_CI = tuple(m.name for m in METRICS if m.ci)
 Rule = tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.Series]]
-
-
-def wilson(k: pd.Series, n: pd.Series, z: float = Z95) -> tuple[pd.Series, pd.Series]:
-    """Wilson score interval of k successes in n trials (vectorised)."""
-    p = k / n
-    denom = 1 + z**2 / n
-    center = (p + z**2 / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return center - half, center + half
 
 
 def _close(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -64,23 +55,16 @@ GRID_RULES: dict[str, Rule] = {
         ("rrr_ci_low", "rrr_ci_high", "refusals", "n"),
         lambda d: _close(d.rrr_ci_low, wilson(d.refusals, d.n)[0]) & _close(d.rrr_ci_high, wilson(d.refusals, d.n)[1]),
     ),
-    "rrr CI contains rrr": (("rrr", "rrr_ci_low", "rrr_ci_high"), lambda d: _contains(d.rrr_ci_low, d.rrr, d.rrr_ci_high)),
     "ce == 1 - rrr (same judge)": (("ce", "rrr"), lambda d: _close(d.ce, 1 - d.rrr)),
     "ce CI == (1 - rrr_ci_high, 1 - rrr_ci_low)": (
         ("ce_ci_low", "ce_ci_high", "rrr_ci_low", "rrr_ci_high"),
         lambda d: _close(d.ce_ci_low, 1 - d.rrr_ci_high) & _close(d.ce_ci_high, 1 - d.rrr_ci_low),
     ),
-    "ce CI contains ce": (("ce", "ce_ci_low", "ce_ci_high"), lambda d: _contains(d.ce_ci_low, d.ce, d.ce_ci_high)),
-    "rd CI contains rd": (("rd", "rd_ci_low", "rd_ci_high"), lambda d: _contains(d.rd_ci_low, d.rd, d.rd_ci_high)),
     "rd_valid_n <= n": (("rd_valid_n", "n"), lambda d: d.rd_valid_n <= d.n),
     "rd == 0 at steps 0": (("rd", "steps", "rd_reason"),
                            lambda d: (d.steps != 0) | (d.rd.abs() <= ATOL) | (d.rd.isna() & (d.rd_reason != ""))),
-    "over_refusal CI contains over_refusal": (
-        ("over_refusal", "over_refusal_ci_low", "over_refusal_ci_high"),
-        lambda d: _contains(d.over_refusal_ci_low, d.over_refusal, d.over_refusal_ci_high),
-    ),
     **{f"{m} is NaN exactly when {m}_reason is given": _reason_rule(m) for m in UNDEFINABLE},
-    **{f"{m} CI contains {m}": _ci_rule(m) for m in RATES},
+    **{f"{m} CI contains {m}": _ci_rule(m) for m in WITH_CI},
     "compliance <= 1 - rrr (a refusal is never compliance)": (
         ("compliance", "rrr"), lambda d: d.compliance <= 1 - d.rrr + ATOL),
     "benign_rd == 0 at steps 0": (("benign_rd", "steps", "benign_rd_reason"),
@@ -105,12 +89,24 @@ def _rule_check(rules: dict[str, Rule], name: str) -> Callable:
     return check
 
 
-def _rate(nullable: bool = False):
-    return pa.Field(ge=0, le=1, nullable=nullable)
+def _metric_fields() -> dict[str, tuple[type, pa.Field]]:
+    """(type, pandera field) of every metric column: counts are integers >= 0, reasons text, values within the
+    metric kind's bounds (nullable where the metric may be undefined)."""
+    fields = {}
+    for m in METRICS:
+        lo, hi = BOUNDS[m.kind]
+        for col in m.columns:
+            if col.endswith("_reason"):
+                fields[col] = (str, pa.Field())
+            elif col.endswith("_n"):
+                fields[col] = (int, pa.Field(ge=0))
+            else:
+                fields[col] = (float, pa.Field(ge=lo, le=hi, nullable=m.undefined))
+    return fields
 
 
 class GridSchema(pa.DataFrameModel):
-    """results_grid.csv: one row per model × attack × steps × seed × judge (contracts.md)."""
+    """The results grid: one row per model × attack × steps × seed × judge (its columns: rrs/artifact/contract.py)."""
 
     model: Series[str] = pa.Field(str_length={"min_value": 1})
     model_kind: Series[str] = pa.Field(isin=["organism", "hf"])
@@ -121,44 +117,11 @@ class GridSchema(pa.DataFrameModel):
     judge: Series[str] = pa.Field(str_length={"min_value": 1})
     n: Series[int] = pa.Field(ge=1)
     refusals: Series[int] = pa.Field(ge=0)
-    rrr: Series[float] = _rate()
-    rrr_ci_low: Series[float] = _rate()
-    rrr_ci_high: Series[float] = _rate()
-    ce: Series[float] = _rate()
-    ce_ci_low: Series[float] = _rate()
-    ce_ci_high: Series[float] = _rate()
-    rd: Series[float] = pa.Field(ge=0, le=2, nullable=True)
-    rd_ci_low: Series[float] = pa.Field(ge=0, le=2, nullable=True)
-    rd_ci_high: Series[float] = pa.Field(ge=0, le=2, nullable=True)
-    rd_mean: Series[float] = pa.Field(ge=0, le=2, nullable=True)
-    rd_valid_n: Series[int] = pa.Field(ge=0)
-    rd_reason: Series[str]
-    over_refusal: Series[float] = _rate(nullable=True)
-    over_refusal_n: Series[int] = pa.Field(ge=0)
-    over_refusal_ci_low: Series[float] = _rate(nullable=True)
-    over_refusal_ci_high: Series[float] = _rate(nullable=True)
-    over_refusal_reason: Series[str]
-    refusal_delay: Series[float] = _rate(nullable=True)
-    refusal_delay_reason: Series[str]
-    calibration_entropy: Series[float] = _rate(nullable=True)
-    calibration_entropy_reason: Series[str]
-    compliance: Series[float] = _rate()
-    compliance_ci_low: Series[float] = _rate()
-    compliance_ci_high: Series[float] = _rate()
-    degenerate: Series[float] = _rate()
-    degenerate_ci_low: Series[float] = _rate()
-    degenerate_ci_high: Series[float] = _rate()
-    parroting: Series[float] = _rate(nullable=True)
-    parroting_ci_low: Series[float] = _rate(nullable=True)
-    parroting_ci_high: Series[float] = _rate(nullable=True)
-    parroting_reason: Series[str]
-    benign_utility: Series[float] = _rate(nullable=True)
-    benign_utility_ci_low: Series[float] = _rate(nullable=True)
-    benign_utility_ci_high: Series[float] = _rate(nullable=True)
-    benign_utility_reason: Series[str]
-    benign_rd: Series[float] = pa.Field(ge=0, le=2, nullable=True)
-    benign_rd_reason: Series[str]
-    attack_eval_overlap: Series[float] = _rate()
+    # every metric's columns, typed and bounded from the metrics table (rrs/artifact/metrics.py)
+    for _column, (_type, _field) in _metric_fields().items():
+        __annotations__[_column] = Series[_type]
+        vars()[_column] = _field
+    del _column, _type, _field
 
     class Config:
         strict = True
@@ -227,7 +190,7 @@ class ReferenceSchema(pa.DataFrameModel):
 
 
 def read_grid(path: str | Path) -> pd.DataFrame:
-    """results_grid.csv with text columns as strings ("" for an empty reason) and numbers parsed, NaN where empty."""
+    """The results grid with text columns as strings ("" for an empty reason) and numbers parsed, NaN where empty."""
     path = Path(path)
     try:
         header = pd.read_csv(path, nrows=0).columns
@@ -319,7 +282,7 @@ def validate(
     return sort_failures(out)
 
 
-def validate_grid(df: pd.DataFrame, file: str = "results_grid.csv") -> list[Failure]:
+def validate_grid(df: pd.DataFrame, file: str = GRID) -> list[Failure]:
     return validate(df, GridSchema.to_schema(), file, GRID_RULES, lambda i: str(i + 2))
 
 

@@ -1,4 +1,5 @@
-"""The runner: spec → plan → (cached) stages → results_grid.csv, samples, manifest, figures.
+"""The runner: spec → plan → the job list, run by an executor (inline here; rrs/engine/executors.py for local
+processes and SLURM) → from the stage caches, the results grid, scaling tables, samples, figures, manifest.
 
 Outputs are assembled in a staging folder of this run's own beside --out and moved in file by file (each rename
 atomic), so no partial file is ever visible under --out; files of an earlier run that this one does not write are
@@ -14,20 +15,23 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from rrs import preflight
+from rrs.artifact.contract import GRID, GRID_COLUMNS, OUTPUT_DIRS, run_files, sample_path
 from rrs.atomic import write_json, write_jsonl, write_text
 from rrs.data import resolve
+from rrs.engine.jobs import Job, cell_of, waves
+from rrs.engine.plan import Plan, make_plan
+from rrs.engine.results import EmbeddingCache, cell_results
 from rrs.errors import UserError
-from rrs.plan import Plan, make_plan
 from rrs.progress import progress
-from rrs.results import EmbeddingCache, cell_results
 from rrs.spec import Runtime, Study, load_spec, spec_warnings
-from rrs.store import GRID_COLUMNS, OUTPUT_DIRS, built_here, cache_root, out_lock, run_files, sample_path
+from rrs.store import built_here, cache_root, out_lock
 from rrs.timer import Timer
 
 
@@ -49,14 +53,18 @@ def with_runtime(study: Study, runtime: dict | None) -> Study:
     return study.model_copy(update={"runtime": Runtime(**(study.runtime.model_dump() | runtime))})
 
 
-def execute(plan: Plan, timer: Timer) -> None:
-    """Fill the stage caches: nothing is loaded for a model whose cells are all cached."""
-    for m in plan.study.models:
-        cells = [c for c in plan.cells if c.model == m.name]
-        if any(plan.store.missing(c) for c in cells) or plan.store.model_missing(m, cells[0]):
-            from rrs.stages import run_model
+Executor = Callable[[Plan, list[Job], Timer], None]  # runs a job list, filling the stage caches
 
-            run_model(plan, m.name, [c for c in cells if plan.store.missing(c)], timer)
+
+def execute(plan: Plan, jobs: list[Job], timer: Timer) -> None:
+    """The inline executor: the job list in this process, one model at a time, each model loaded once for its jobs
+    (a model without jobs is never loaded)."""
+    from rrs.engine.stages import run_model
+
+    for m in plan.study.models:
+        mine = [j for j in jobs if j.model == m.name]
+        if mine:
+            run_model(plan, m.name, [cell_of(plan, j) for j in mine if j.fn == "cell_job"], timer)
 
 
 def collect(plan: Plan, timer: Timer) -> tuple[pd.DataFrame, dict[str, list[dict]]]:
@@ -81,22 +89,22 @@ def grid_csv(grid: pd.DataFrame) -> str:
 
 def validate_staged_grid(path: Path) -> None:
     """The pandera schema, on the CSV exactly as written, before it is moved into --out."""
-    from rrs.checks.schemas import read_grid, validate_grid
+    from rrs.artifact.schemas import read_grid, validate_grid
 
     failures = validate_grid(read_grid(path))
     if failures:
         lines = "\n".join(f"  {f.column} row {f.row}: {f.value} ({f.rule})" for f in failures[:10])
-        raise RuntimeError(f"results_grid.csv failed its schema; nothing was written to --out:\n{lines}")
+        raise RuntimeError(f"{GRID} failed its schema; nothing was written to --out:\n{lines}")
 
 
 def write_scaling_tables(stage: Path) -> None:
-    """curves.csv, robustness.csv and scaling.csv, computed from results_grid.csv as written (what `rrs check`
+    """curves.csv, robustness.csv and scaling.csv, computed from the grid as written (what `rrs check`
     recomputes them from), each validated by its schema before anything moves into --out."""
-    from rrs import scaling
-    from rrs.checks.scaling_schema import VALIDATORS
-    from rrs.checks.schemas import read_grid
+    from rrs.artifact.scaling_schema import VALIDATORS
+    from rrs.artifact.schemas import read_grid
+    from rrs.measure import scaling
 
-    computed = scaling.tables(read_grid(stage / "results_grid.csv"))
+    computed = scaling.tables(read_grid(stage / GRID))
     for name, table in computed.items():
         failures = VALIDATORS[name](table)
         if failures:
@@ -108,7 +116,7 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
                   t0: float) -> None:
     from rrs import manifest, results_json
     from rrs.artifact import inventory
-    from rrs.figures import figure_names, make_figures
+    from rrs.figures.grid import figure_names, make_figures
 
     out.parent.mkdir(parents=True, exist_ok=True)
     preflight.remove_dead_staging(out)  # the staging folders of killed runs
@@ -117,8 +125,8 @@ def write_outputs(plan: Plan, out: Path, spec_path: Path, grid: pd.DataFrame, sa
         csv = grid_csv(grid)
         for rel, rows in samples.items():
             write_jsonl(preflight.inside(stage / rel, stage, "--out"), rows)
-        write_text(stage / "results_grid.csv", csv)
-        validate_staged_grid(stage / "results_grid.csv")
+        write_text(stage / GRID, csv)
+        validate_staged_grid(stage / GRID)
         write_scaling_tables(stage)
         write_text(stage / "spec.resolved.yaml", _resolved(plan.study, spec_path, plan.runtime_set))
         with timer("figures"):
@@ -211,10 +219,14 @@ def finish(plan: Plan, spec_path: str | Path, out: str | Path | None, timer: Tim
 
 
 def reproduce(spec_path: str | Path, out: str | Path | None = None, cache: str | Path | None = None,
-              strict: bool = False, runtime: dict | None = None) -> Path:
+              strict: bool = False, runtime: dict | None = None, executor: Executor | None = None) -> Path:
+    """The one pipeline of `rrs run`: plan → the job list of what is missing → `executor` (default: inline) →
+    results from the caches → every output into --out. `runtime`: `rrs run --device/--threads`."""
     t0 = time.perf_counter()
     timer = Timer()
     plan = prepare(spec_path, cache, strict, runtime=runtime)
     preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
-    execute(plan, timer)
+    wave1, wave2 = waves(plan, str(Path(spec_path).resolve()), str(plan.store.root.resolve()), runtime)
+    if wave1 or wave2:
+        (executor or execute)(plan, wave1 + wave2, timer)
     return finish(plan, spec_path, out, timer, t0)

@@ -45,7 +45,7 @@ def ensure_organism(spec: OrganismModel, out: Path) -> Path:
     """Build and safety-tune the organism into `out` unless it is already there (atomic: all or nothing)."""
     if (out / "model.safetensors").is_file():
         return out
-    from rrs.organism import safety_tune
+    from rrs.engine.organism import safety_tune
 
     with staged_dir(out) as tmp:
         safety_tune(spec, tmp)
@@ -182,8 +182,8 @@ def ensure_tuned(spec: HFModel, out: Path, device: torch.device) -> Path:
     """The model with its `safety_tune` merged in, as a safetensors folder in `out` (built once, atomically)."""
     if (out / "model.safetensors").is_file():
         return out
-    from rrs.gguf_source import save_model
-    from rrs.safety import tune_lora
+    from rrs.engine.gguf_source import save_model
+    from rrs.engine.safety import tune_lora
 
     base = load_hf(_source(spec, out), device)
     merged = tune_lora(base.model, base.tok, spec.safety_tune, desc=f"safety-tune {spec.name}",
@@ -197,7 +197,7 @@ def _source(spec: HFModel, model_dir: Path) -> HFModel:
     """The spec as loaded before any safety tuning: a GGUF file becomes its converted local folder."""
     if spec.gguf is None:
         return spec.model_copy(update={"safety_tune": None})
-    from rrs.gguf_source import ensure_converted
+    from rrs.engine.gguf_source import ensure_converted
 
     folder = ensure_converted(spec, model_dir.parents[1])  # model_dir is <cache>/organisms/<key>
     return spec.model_copy(update={"repo": str(folder), "gguf": None, "safety_tune": None})

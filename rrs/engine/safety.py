@@ -13,9 +13,9 @@ import torch
 
 from rrs import corpus
 from rrs.data import Example
+from rrs.engine.training import Batcher, lm_step
 from rrs.progress import progress
 from rrs.spec import SafetyTune
-from rrs.training import Batcher, lm_step
 
 
 def safety_examples() -> list[Example]:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from rrs.judges import get_judge
-from rrs.metrics import calibration_entropy, rate, refusal_delay
+from rrs.measure.metrics import calibration_entropy, rate, refusal_delay
 
 
 def label(name: str, texts: Sequence[str]) -> tuple[list[bool], list[float] | None]:

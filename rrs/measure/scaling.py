@@ -1,6 +1,6 @@
 """Refusal-robustness scaling, measured: per-curve robustness, its mean over seeds, and its log–log fit on size.
 
-Torch-free (numpy and pandas only); every table is a pure function of results_grid.csv and a bootstrap seed.
+Torch-free (numpy and pandas only); every table is a pure function of the results grid and a bootstrap seed.
 
 - curves.csv: one row per (model, attack, judge, seed) rrr-over-steps curve: `s50`, the attack steps at which
   rrr first falls strictly below half its steps-0 value (linear interpolation between the grid steps that
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rrs.atomic import write_text
+from rrs.measure.intervals import CI_LEVEL, N_BOOT
 
 CURVE_KEY = ("model", "attack", "judge", "seed")
 CURVE_COLUMNS = ("model", "model_params", "attack", "judge", "seed", "s50", "s50_reason", "auc")
@@ -45,8 +46,6 @@ SCALING_COLUMNS = (
 )  # fmt: skip
 QUANTITIES = ("s50", "auc")
 MIN_MODELS = 3
-N_BOOT = 2000
-CI_LEVEL = 95.0
 TABLES = ("curves.csv", "robustness.csv", "scaling.csv")
 CSV_OPTIONS = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
 _GRID_NEEDS = ("model", "model_params", "attack", "steps", "seed", "judge")
@@ -316,7 +315,7 @@ def fit_band(
 
 
 def tables(grid: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, pd.DataFrame]:
-    """{"curves.csv", "robustness.csv", "scaling.csv"} computed from results_grid.csv (rrr, every judge)."""
+    """{"curves.csv", "robustness.csv", "scaling.csv"} computed from the results grid (rrr, every judge)."""
     c = curves(grid)
     return {"curves.csv": c, "robustness.csv": robustness(c, seed, n_boot), "scaling.csv": fits(c, seed, n_boot)}
 

@@ -1,9 +1,9 @@
 """Scale-out: the cells of a study as submitit jobs (local subprocesses, SLURM, or in-process for debugging).
 
-Jobs share the stage cache of a plain run, so finished cells are never submitted and a resubmission resumes.
-Two waves keep jobs from racing on shared work: wave 1 = one job per model with anything missing (the model and
-its baseline generation), wave 2 = one job per missing cell (attack + generations). The submitting process then
-judges, scores and writes the outputs exactly as a plain run does (runner.finish), loading no model.
+The run's job list (rrs/engine/jobs.py: wave 1 = one job per model with anything missing, wave 2 = one job per
+missing cell) goes through the same pipeline as an inline run (runner.reproduce); only the executor differs. Jobs
+share the stage cache of a plain run, so finished cells are never submitted and a resubmission resumes. The
+submitting process then judges, scores and writes the outputs exactly as a plain run does, loading no model.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rrs import preflight
 from rrs.errors import UserError
+
+if TYPE_CHECKING:
+    from rrs.engine.jobs import Job  # imported lazily: the CLI imports this module before refusing bad paths
 
 
 class ExecutorKind(StrEnum):
@@ -86,8 +88,8 @@ def _job_env() -> Iterator[None]:
 
 def model_job(spec_path: str, cache: str, model: str, model_key: str, runtime: dict | None = None) -> dict[str, float]:
     """Wave 1: build/load `model` and generate its baseline. Returns seconds per stage."""
-    from rrs.runner import prepare
-    from rrs.stages import run_model
+    from rrs.engine.runner import prepare
+    from rrs.engine.stages import run_model
     from rrs.timer import Timer
 
     with _job_env():
@@ -102,8 +104,8 @@ def model_job(spec_path: str, cache: str, model: str, model_key: str, runtime: d
 def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, attack_key: str,
              runtime: dict | None = None) -> dict[str, float]:
     """Wave 2: the attack and the attacked generations of one cell. Returns seconds per stage."""
-    from rrs.runner import prepare
-    from rrs.stages import attack_cell, run_model, setup_torch
+    from rrs.engine.runner import prepare
+    from rrs.engine.stages import attack_cell, run_model, setup_torch
     from rrs.timer import Timer
 
     with _job_env():
@@ -121,7 +123,7 @@ def cell_job(spec_path: str, cache: str, model: str, attack: str, seed: int, att
 
 def _say_resume(plan, cell, missing: list[int]) -> None:
     """One line in the job's log when it picks up work a killed, timed-out or preempted job left behind."""
-    from rrs.attack import resume_step
+    from rrs.store import resume_step
 
     attacked = [s for s in cell.steps if s > 0]  # step 0 is the baseline, wave 1's work
     step = resume_step(plan.store.attack_dir(cell.attack_key), plan.study.attack(cell.attack))
@@ -188,14 +190,6 @@ def signal_delay_s(time_min: int) -> int:
     S + 30 s remain: S = 90 (submitit's default) for limits of 10 minutes and more; less for shorter ones, so that a
     job still gets a useful part of its time (with --time-min 1: warned 20 to 50 s after it starts)."""
     return 90 if time_min >= 10 else max(10, 9 * time_min)
-
-
-@dataclass
-class Job:
-    label: str  # "cell org-s/lora-r8/seed0"
-    model: str
-    fn: str  # name of a job function above
-    args: tuple
 
 
 FINISHED, FAILED = "finished", "failed"
@@ -399,57 +393,40 @@ def _reason(err: BaseException) -> str:
 def run_jobs(spec_path: str | Path, out: str | Path | None, cache: str | Path | None, strict: bool,
              kind: ExecutorKind, res: Resources, log: Callable[[str], None] | None = None,
              runtime: dict | None = None) -> Path:
-    """`rrs run --executor local|slurm|debug`: the missing work as jobs, then the outputs of a plain run."""
-    from rrs.runner import finish, prepare
-    from rrs.timer import Timer
+    """`rrs run --executor local|slurm|debug`: the run's pipeline (runner.reproduce) with its job list submitted."""
+    from rrs.engine.runner import reproduce
 
     log = log or _stderr
     if kind is ExecutorKind.slurm and not slurm_available():
         raise UserError("--executor slurm: sbatch is not on PATH; run from a SLURM login node, or use "
                         "--executor local")
-    t0 = time.perf_counter()
-    timer = Timer()
-    plan = prepare(spec_path, cache, strict, runtime=runtime)
-    preflight.claim_cache(plan.store.root)  # removes the temp entries of killed runs when no other run uses the cache
+    return reproduce(spec_path, out, cache, strict, runtime=runtime, executor=lambda plan, jobs, timer: submit(
+        plan, jobs, timer, kind, res, log))
+
+
+def submit(plan, jobs: list[Job], timer, kind: ExecutorKind, res: Resources, log: Callable[[str], None]) -> None:
+    """The submitit executors: wave 1 (models) then wave 2 (cells) as jobs; the cells of a model whose wave-1 job
+    failed are not submitted. Raises JobsFailed with one line per failed job."""
     folder = (Path(res.log_dir) if res.log_dir else plan.store.root / "submitit").resolve()
-    spec_abs, cache_abs = str(Path(spec_path).resolve()), str(plan.store.root.resolve())
-    wave1, wave2 = _waves(plan, spec_abs, cache_abs, runtime)
-    if wave1 or wave2:
-        executor = make_executor(kind, folder, res, plan.study)
-        window = _window(res, plan.study) if kind is ExecutorKind.local else None
-        array = kind is ExecutorKind.slurm
-        failed: list[str] = []
-        broken: set[str] = set()  # models whose wave-1 job failed: their cells are not submitted
-        for name, wave in (("wave 1 (models, baselines)", wave1), ("wave 2 (cells)", wave2)):
-            wave = [j for j in wave if j.model not in broken]
-            if not wave:
-                continue
-            log(f"{name}: {len(wave)} {kind.value} job(s); logs in {folder}")
-            for job, outcome in zip(wave, run_wave(executor, wave, window, array, name, log), strict=True):
-                if isinstance(outcome, str):
-                    failed.append(outcome)
-                    broken.add(job.model)
-                else:
-                    for stage, seconds in outcome.items():
-                        timer.seconds[stage] += seconds
-        if failed:
-            raise JobsFailed(failed)
-    return finish(plan, spec_path, out, timer, t0)
-
-
-def _waves(plan, spec_abs: str, cache_abs: str, runtime: dict | None = None) -> tuple[list[Job], list[Job]]:
-    wave1, wave2 = [], []
-    extra = (runtime,) if runtime else ()  # `rrs run --device/--threads`: each job plans with the same runtime
-    for m in plan.study.models:
-        cells = [c for c in plan.cells if c.model == m.name]
-        missing = [c for c in cells if plan.store.missing(c)]
-        if plan.store.model_missing(m, cells[0]):
-            wave1.append(Job(f"model {m.name} (model and baseline)", m.name, "model_job",
-                             (spec_abs, cache_abs, m.name, cells[0].model_key, *extra)))
-        wave2 += [Job(f"cell {c.model}/{c.attack}/seed{c.seed}", c.model, "cell_job",
-                      (spec_abs, cache_abs, c.model, c.attack, c.seed, c.attack_key, *extra)) for c in missing]
-    return wave1, wave2
-
+    executor = make_executor(kind, folder, res, plan.study)
+    window = _window(res, plan.study) if kind is ExecutorKind.local else None
+    array = kind is ExecutorKind.slurm
+    failed: list[str] = []
+    broken: set[str] = set()  # models whose wave-1 job failed: their cells are not submitted
+    for name, fn in (("wave 1 (models, baselines)", "model_job"), ("wave 2 (cells)", "cell_job")):
+        wave = [j for j in jobs if j.fn == fn and j.model not in broken]
+        if not wave:
+            continue
+        log(f"{name}: {len(wave)} {kind.value} job(s); logs in {folder}")
+        for job, outcome in zip(wave, run_wave(executor, wave, window, array, name, log), strict=True):
+            if isinstance(outcome, str):
+                failed.append(outcome)
+                broken.add(job.model)
+            else:
+                for stage, seconds in outcome.items():
+                    timer.seconds[stage] += seconds
+    if failed:
+        raise JobsFailed(failed)
 
 
 def _window(res: Resources, study) -> int:

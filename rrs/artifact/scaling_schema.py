@@ -1,9 +1,9 @@
 """pandera schemas of the scaling tables (curves.csv, robustness.csv, scaling.csv) and a table-vs-recomputation diff.
 
-Failures are (file, column, row, value, rule) rows from rrs.checks.schemas.validate; `row` is the line in the
+Failures are (file, column, row, value, rule) rows from rrs.artifact.schemas.validate; `row` is the line in the
 CSV (header = line 1). Beyond types and ranges: a reason exactly beside every undefined value, CIs that contain
 their estimate, no duplicate key. Keys are checked by a rule of their own (the generic uniqueness check of
-`validate` knows results_grid.csv's key only).
+`validate` knows the grid's key only).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.checks.report import Failure, sort_failures
-from rrs.checks.schemas import Rule, _contains, _rule_check, validate
+from rrs.artifact.contract import GRID
+from rrs.artifact.failures import Failure, sort_failures
+from rrs.artifact.schemas import Rule, _contains, _rule_check, validate
 from rrs.errors import UserError
-from rrs.scaling import CURVE_KEY, QUANTITIES, ROBUSTNESS_KEY, SCALING_KEY, TABLES
+from rrs.measure.scaling import CURVE_KEY, QUANTITIES, ROBUSTNESS_KEY, SCALING_KEY, TABLES
 
 RTOL = 1e-6
 ATOL = 1e-9
@@ -223,7 +224,7 @@ def compare_tables(fresh: pd.DataFrame, recomputed: pd.DataFrame, file: str) -> 
     (by file name, else the first known key both frames have), else by position; `row` is the line in the
     written file. NaN equals NaN; text compares exactly ("" equals NaN).
     """
-    rule = f"equals its recomputation from results_grid.csv (rtol {RTOL:g}, atol {ATOL:g})"
+    rule = f"equals its recomputation from {GRID} (rtol {RTOL:g}, atol {ATOL:g})"
     if list(fresh.columns) != list(recomputed.columns):
         only_f = [c for c in fresh.columns if c not in recomputed.columns]
         only_r = [c for c in recomputed.columns if c not in fresh.columns]

@@ -1,4 +1,4 @@
-"""Figures of a study, drawn from results_grid.csv alone (torch-free; used by the runner and by `rrs check`).
+"""Figures of a study, drawn from its results grid alone (torch-free; used by the runner and by `rrs check`).
 
 Every figure is a mean across seeds with a 95% Student-t interval, for one judge (default: the first judge in
 the grid, in row order). Output is deterministic: a fresh Agg canvas per figure, matplotlib's default style with
@@ -7,57 +7,32 @@ pinned sizes, DejaVu Sans (shipped with matplotlib), no timestamp in the PDF, ea
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
 import matplotlib.style
-import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rrs.atomic import staged_file
+from rrs.artifact.metrics import BY_NAME, METRICS
+from rrs.figures.style import BAND_ALPHA, DPI, FORMATS, LINESTYLES, MARKERS, RC, human_params, save
+from rrs.measure.intervals import mean_ci
 
 FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "COMPLIANCE_compare", "DEGENERATE_compare",
            "UTILITY_compare", "scaling_rrr", "scaling_fit")
 FIGSIZE = (7.0, 5.0)  # inches
-DPI = 100
-RC = {
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.titlesize": 11,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "svg.hashsalt": "rrs",
-}
-BAND_ALPHA = 0.13
-FORMATS = ("png", "pdf")
-# no timestamps or version strings in the files: bytes depend on the data and the pinned matplotlib only
-_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-LINESTYLES = ("-", "--", ":", "-.")
 
-# two-sided 95% Student-t quantiles t(0.975, df) for df = 1..30 (scipy.stats.t.ppf, 6 decimals)
-_T975 = (
-    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
-    2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
-    2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272,
-)
-_Z975 = 1.959963984540054
-
+# compare figure -> (metric, title); the axis label and whether the metric is a rate come from the metrics table
 _COMPARE = {
-    "RRR_compare": ("rrr", "refusal rate (rrr)", "Refusal rate under attack", True),
-    "CE_compare": ("ce", "compliance error (ce = 1 − rrr)", "Compliance error under attack", True),
-    "RD_compare": ("rd", "response drift (rd, median 1 − cos)", "Response drift from the unattacked model", False),
-    "COMPLIANCE_compare": ("compliance", "compliance (not refused, not degenerate, on topic)",
-                           "Harmful requests really answered", True),
-    "DEGENERATE_compare": ("degenerate", "degenerate (empty or looping responses)",
-                           "What the attack broke: looping output", True),
-    "UTILITY_compare": ("benign_utility", "benign utility (benign prompts answered with the right task)",
-                        "What the attack cost: benign answers", True),
+    "RRR_compare": ("rrr", "Refusal rate under attack"),
+    "CE_compare": ("ce", "Compliance error under attack"),
+    "RD_compare": ("rd", "Response drift from the unattacked model"),
+    "COMPLIANCE_compare": ("compliance", "Harmful requests really answered"),
+    "DEGENERATE_compare": ("degenerate", "What the attack broke: looping output"),
+    "UTILITY_compare": ("benign_utility", "What the attack cost: benign answers"),
 }
-JUDGE_FREE = ("rd", "degenerate")
+JUDGE_FREE = tuple(m.name for m in METRICS if not m.judged)
 SCALING_FIGURES = ("scaling_rrr", "scaling_fit")
 
 
@@ -100,35 +75,6 @@ def labels_overlap(texts) -> bool:
     return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
-def t975(df: int) -> float:
-    """t(0.975, df): a table up to 30, then the Cornish-Fisher expansion (error < 1e-5)."""
-    if df < 1:
-        raise ValueError("df must be >= 1")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = _Z975
-    return (
-        z
-        + (z**3 + z) / (4 * df)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-    )
-
-
-def mean_ci(values: pd.Series | np.ndarray) -> tuple[float, float, float, int]:
-    """(mean, low, high, n) of the finite values; a 95% t-interval, degenerate (low = high = mean) for n < 2."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = int(v.size)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    m = float(v.mean())
-    if n < 2:
-        return m, m, m, n
-    half = t975(n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
-    return m, m - half, m + half, n
-
-
 def summarize(grid: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     """Mean and 95% t-interval of `metric` across the rows of each group (groups in first-appearance order)."""
     rows = []
@@ -136,13 +82,6 @@ def summarize(grid: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
         m, lo, hi, n = mean_ci(part[metric])
         rows.append({**dict(zip(by, key, strict=True)), "mean": m, "low": lo, "high": hi, "n": n})
     return pd.DataFrame(rows, columns=[*by, "mean", "low", "high", "n"])
-
-
-def human_params(n: float) -> str:
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return f"{n:.0f}"
 
 
 def _order(values: pd.Series) -> list:
@@ -162,7 +101,8 @@ def _new_figure() -> tuple[Figure, object]:
 
 
 def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
-    metric, ylabel, title, is_rate = _COMPARE[name]
+    metric, title = _COMPARE[name]
+    ylabel, is_rate = BY_NAME[metric].label, BY_NAME[metric].kind == "rate"
     fig, ax = _new_figure()
     models, attacks = _order(grid["model"]), _order(grid["attack"])
     params = dict(zip(grid["model"], grid["model_params"], strict=False))
@@ -222,17 +162,6 @@ def _scaling_figure(grid: pd.DataFrame, judge: str) -> Figure:
     return fig
 
 
-def _save(fig: Figure, outdir: Path, name: str, formats: tuple[str, ...]) -> list[Path]:
-    paths = []
-    for ext in formats:
-        meta = _METADATA[ext]
-        path = outdir / f"{name}.{ext}"
-        with staged_file(path, suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=DPI, metadata=meta)
-        paths.append(path)
-    return paths
-
-
 def make_figures(
     grid: pd.DataFrame,
     outdir: Path,
@@ -240,10 +169,12 @@ def make_figures(
     *,
     formats: tuple[str, ...] = FORMATS,
     names: tuple[str, ...] = FIGURES,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Write every figure of FIGURES (.png and .pdf) into `outdir`; return the paths.
 
-    `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs).
+    `formats` and `names` narrow the output (`rrs check` compares PNGs only and skips the slower PDFs). `tables`:
+    the grid's scaling tables (rrs/measure/scaling.py `tables`), when the caller has them already.
     """
     if unknown := (set(formats) - set(FORMATS)) | (set(names) - set(FIGURES)):
         raise ValueError(f"unknown figure format or name {sorted(unknown)}: use {FORMATS} and {FIGURES}")
@@ -263,12 +194,12 @@ def make_figures(
             if name == "scaling_fit":
                 continue
             fig = _scaling_figure(part, judge) if name == "scaling_rrr" else _compare_figure(part, judge, name)
-            paths += _save(fig, outdir, name, formats)
+            paths += save(fig, outdir, name, formats)
     if "scaling_fit" in names:
-        from rrs import scaling
-        from rrs.scaling_figure import scaling_fit_figure
+        from rrs.figures.scaling_figure import scaling_fit_figure
+        from rrs.measure import scaling
 
-        t = scaling.tables(grid)
+        t = tables if tables is not None else scaling.tables(grid)
         paths += scaling_fit_figure(t["curves.csv"], t["robustness.csv"], t["scaling.csv"], outdir, judge,
                                     formats=formats)
     return paths

@@ -14,24 +14,10 @@ from peft import LoraConfig, get_peft_model
 
 from rrs.atomic import staged_dir
 from rrs.data import Example
+from rrs.engine.training import Batcher, lm_loss
 from rrs.progress import progress
 from rrs.spec import LoraAttack
-from rrs.training import Batcher, lm_loss
-
-
-def checkpoint_dir(root: Path, step: int) -> Path:
-    return root / f"step-{step}"
-
-
-def resume_step(root: Path, attack: LoraAttack) -> int:
-    """The largest grid step such that it and every grid step before it has a complete checkpoint (else 0)."""
-    last = 0
-    for s in attack.steps[1:]:
-        if not (checkpoint_dir(root, s) / "state.pt").is_file():
-            break
-        last = s
-    return last
-
+from rrs.store import checkpoint_dir, resume_step
 
 PAGED = {"paged_adamw_8bit": "PagedAdamW8bit", "paged_adamw_32bit": "PagedAdamW32bit"}  # the HF Trainer's names
 

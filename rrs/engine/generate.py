@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from rrs.models import stop_token_ids
+from rrs.engine.models import stop_token_ids
+from rrs.engine.training import render_prompt
 from rrs.progress import progress
 from rrs.spec import Decoding
-from rrs.training import render_prompt
 
 
 @torch.no_grad()

@@ -13,14 +13,14 @@ import time
 import torch
 
 from rrs.atomic import write_json
-from rrs.attack import checkpoint_dir, resume_step, run_attack
-from rrs.generate import generate
-from rrs.models import Loaded, attack_for, device_of, load
+from rrs.engine.attack import run_attack
+from rrs.engine.generate import generate
+from rrs.engine.models import Loaded, attack_for, device_of, load
+from rrs.engine.plan import Cell, Plan
+from rrs.engine.training import render_prompt
 from rrs.numerics import fingerprint
-from rrs.plan import Cell, Plan
-from rrs.store import built_here
+from rrs.store import built_here, checkpoint_dir, resume_step
 from rrs.timer import Timer
-from rrs.training import render_prompt
 
 
 def setup_torch(plan: Plan) -> torch.device:

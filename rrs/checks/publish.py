@@ -254,7 +254,7 @@ def _same_results(src: Path, dest: Path) -> bool:
 
 
 def _variation(src: Path, variants: list[Path]) -> pd.DataFrame | None:
-    from rrs.checks.schemas import read_grid
+    from rrs.artifact.schemas import read_grid
 
     if not variants:
         return None

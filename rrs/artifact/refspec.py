@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rrs.artifact.contract import GRID, NUMERIC_COLUMNS
 from rrs.registry import did_you_mean
-from rrs.store import NUMERIC_COLUMNS  # the output contract is the store's (rrs/store.py)
 
 Factor = Literal["model", "model_kind", "model_params", "attack", "steps", "seed", "judge"]
 
@@ -15,7 +15,7 @@ Factor = Literal["model", "model_kind", "model_params", "attack", "steps", "seed
 def _known_metric(name: str) -> str:
     if name not in NUMERIC_COLUMNS:
         raise ValueError(
-            f"unknown metric {name!r}: not a numeric column of results_grid.csv.{did_you_mean(name, NUMERIC_COLUMNS)}"
+            f"unknown metric {name!r}: not a numeric column of {GRID}.{did_you_mean(name, NUMERIC_COLUMNS)}"
         )
     return name
 
@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class Selector(_Strict):
-    """Rows of results_grid.csv a reference or claim is about; a missing key means "any"."""
+    """Rows of the results grid a reference or claim is about; a missing key means "any"."""
 
     model: str | None = None
     attack: str | None = None
@@ -97,7 +97,7 @@ class ChangeClaim(_Strict):
 
 
 class CurveSelector(_Strict):
-    """The robustness curves a fitted quantity is about (rrs/scaling.py); a missing key means "any"."""
+    """The robustness curves a fitted quantity is about (rrs/measure/scaling.py); a missing key means "any"."""
 
     attack: str | None = None
     judge: str | None = None

