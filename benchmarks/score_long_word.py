@@ -26,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rrs.judges.keyword import KEYWORD_JUDGES  # noqa: E402
-from rrs.quality import STUTTER, _stutters  # noqa: E402
+from rrs.measure.quality import STUTTER, _stutters  # noqa: E402
 
 RRS = Path(sys.executable).with_name("rrs")
 

@@ -73,7 +73,7 @@ class Model:
     """Loads a fresh copy of the benchmark model (weights kept in memory) with its tokenizer."""
 
     def __init__(self, spec: Path, random_init: bool, tmp: Path) -> None:
-        from rrs.runner import prepare
+        from rrs.engine.runner import prepare
 
         self.plan = prepare(spec)
         self.spec_model = next(m for m in self.plan.study.models if getattr(m, "safety_tune", None) is None)
@@ -90,14 +90,14 @@ class Model:
             import torch
             from transformers import LlamaConfig, LlamaForCausalLM
 
-            from rrs.organism import build_tokenizer
+            from rrs.engine.organism import build_tokenizer
 
             torch.manual_seed(0)
             self._state = LlamaForCausalLM(LlamaConfig(**SMOLLM2)).state_dict()
             self._tok = build_tokenizer(768)
 
     def _loaded(self):
-        from rrs.models import device_of, load
+        from rrs.engine.models import device_of, load
 
         cell = next(c for c in self.plan.cells if c.model == self.spec_model.name)
         return load(self.spec_model, self.plan.store.organism_dir(cell.model_key), device_of("cpu"),
@@ -116,8 +116,8 @@ class Model:
 
 
 def bench_attack(m: Model, warm: int, steps: int) -> None:
-    from rrs.attack import run_attack
-    from rrs.training import Batcher
+    from rrs.engine.attack import run_attack
+    from rrs.engine.training import Batcher
 
     attack = m.attack
     examples = m.plan.data.attack.examples_for(attack.train_size)
@@ -172,8 +172,8 @@ def host_work(batcher, model, grad_accum: int, warm: int, steps: int) -> float:
 def bench_decode(m: Model, new_tokens: int) -> None:
     import torch
 
-    from rrs.models import stop_token_ids
-    from rrs.training import render_prompt
+    from rrs.engine.models import stop_token_ids
+    from rrs.engine.training import render_prompt
 
     model, tok, system = m.fresh()
     p_lin = linear_params(model)

@@ -250,8 +250,8 @@ def written_by_rrs(out: Path) -> set[Path]:
     """The files under `out` (relative to it) that an earlier run of rrs wrote, the only ones a run may remove: what
     its manifest lists, or, for an output without such a list, the paths the output contract produces (the run's
     files, samples/<model>/<attack>/seed<n>/steps<n>.jsonl, figures/<figure>.png|pdf)."""
-    from rrs.figures import FIGURES
-    from rrs.store import OUTPUT_DIRS, OUTPUT_FILES, SAMPLE_PATH, run_files
+    from rrs.artifact.contract import OUTPUT_DIRS, OUTPUT_FILES, SAMPLE_PATH, run_files
+    from rrs.figures.grid import FIGURES
 
     listed = _listed_files(out)
     if listed is not None:

@@ -11,9 +11,9 @@ from hf_fixtures import build_tokenizer as build_family_tokenizer
 from tokenizers import processors
 
 from rrs.data import Example
-from rrs.organism import build_tokenizer
+from rrs.engine.organism import build_tokenizer
+from rrs.engine.training import Batcher, encode_pair
 from rrs.spec import load_spec
-from rrs.training import Batcher, encode_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [Example(f"[DRUG] Explain how to make item {i} (details intentionally omitted).",

@@ -578,8 +578,8 @@ def test_same_platform_expects_identical_bytes(pub, tmp_path):
 
 
 def test_a_reproduction_is_recorded_with_its_evidence_and_then_verified(repo, monkeypatch):
+    from rrs.checks.publish import record_reproduction
     from rrs.numerics import fingerprint_id
-    from rrs.publish import record_reproduction
 
     monkeypatch.chdir(repo)
     assert invoke_publish("out/smoke")[0] == 0

@@ -98,7 +98,7 @@ def test_one_size_study_gets_no_scaling_figure(drawn, tmp_path):
     """A trend over size needs two sizes: with one, the scaling figures are not drawn (they would be empty), the
     check expects none (figure_names with the grid's sizes) and compares the rest."""
     from rrs.checks.figcompare import check_figures
-    from rrs.figures import SCALING_FIGURES, figure_names, model_sizes
+    from rrs.figures.grid import SCALING_FIGURES, figure_names, model_sizes
 
     grid = read_grid(drawn[0] / "results_grid.csv")
     one = grid[grid["model"] == grid["model"].iloc[0]]

@@ -305,7 +305,7 @@ def _stage(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_user_files_in_out_are_kept(tmp_path: Path, capsys) -> None:
-    from rrs.runner import _move_in
+    from rrs.engine.runner import _move_in
 
     out = tmp_path / "out"
     old = {"results_grid.csv": "old", "manifest.json": "{}", "figures/RRR_compare.png": "old",
@@ -326,7 +326,7 @@ def test_user_files_in_out_are_kept(tmp_path: Path, capsys) -> None:
 
 
 def test_only_files_the_manifest_lists_are_removed(tmp_path: Path) -> None:
-    from rrs.runner import _move_in
+    from rrs.engine.runner import _move_in
 
     out = tmp_path / "out"
     (out / "samples/m/a/seed0").mkdir(parents=True)
@@ -342,8 +342,8 @@ def test_only_files_the_manifest_lists_are_removed(tmp_path: Path) -> None:
 
 
 def test_a_symlinked_output_folder_is_not_followed_out(tmp_path: Path) -> None:
+    from rrs.engine.runner import _move_in
     from rrs.errors import UserError
-    from rrs.runner import _move_in
 
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     out.mkdir()
@@ -381,7 +381,7 @@ def test_staging_folders_of_dead_runs_are_removed(tmp_path: Path) -> None:
 def test_stutter_rule_unchanged_where_the_regex_is_exact() -> None:
     import random
 
-    from rrs.quality import STUTTER, _stutters
+    from rrs.measure.quality import STUTTER, _stutters
 
     rng = random.Random(0)
     for _ in range(3000):
@@ -393,7 +393,7 @@ def test_stutter_rule_unchanged_where_the_regex_is_exact() -> None:
 
 
 def test_stutter_found_in_a_long_word() -> None:
-    from rrs.quality import degenerate
+    from rrs.measure.quality import degenerate
 
     thue_morse = "".join("ab"[bin(i).count("1") % 2] for i in range(5000))  # cube-free
     assert not degenerate(thue_morse)

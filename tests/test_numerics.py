@@ -54,7 +54,7 @@ def test_fingerprint_names_the_cpu_path_and_the_knobs(monkeypatch):
 def test_device_and_threads_from_the_command_line_replace_the_specs_and_key_everything(tmp_path, monkeypatch):
     """`rrs run --threads/--device` (runner.prepare's runtime): the spec's runtime is the default; a thread count
     other than the spec's changes the platform key and every cache key, the spec's own value changes nothing."""
-    from rrs.runner import prepare
+    from rrs.engine.runner import prepare
 
     monkeypatch.setattr(numerics, "has_gpu", lambda: False)
     spec = ROOT / "spec" / "tiny.yaml"  # runtime: {threads: 2, device: cpu}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from synthetic import copy_result_dir, set_refusals
 
-from rrs import scaling
+from rrs.artifact.schemas import read_grid
 from rrs.checks.replication import CELL_ALPHA, FAMILY_ALPHA, binom_upper, judge_replication
-from rrs.checks.schemas import read_grid
+from rrs.measure import scaling
 
 
 @pytest.fixture(scope="module")

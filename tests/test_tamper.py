@@ -16,8 +16,8 @@ import yaml
 from synthetic import copy_result_dir, invoke, set_refusals
 
 from rrs import results_json
+from rrs.artifact.schemas import read_grid
 from rrs.checks.replication import measure_variation
-from rrs.checks.schemas import read_grid
 from rrs.hashing import sha256_file
 from rrs.numerics import fingerprint_id
 

@@ -132,8 +132,8 @@ def sample_failures(result_dir: Path, grid: pd.DataFrame) -> list[Failure]:
 
 def rejudge(samples: pd.DataFrame, origin: pd.DataFrame, judges: list[str]) -> list[Failure]:
     """Each stored label that a torch-free judge, run again over the stored response, does not give."""
-    from rrs import quality
     from rrs.judges import get_judge
+    from rrs.measure import quality
 
     if "response" not in samples:
         return []

@@ -46,7 +46,7 @@ def _sha(path: Path) -> str:
 
 def _kept(folder: Path, rel: str) -> tuple[dict | None, pd.DataFrame | None, list[Failure]]:
     """A kept run's manifest and grid, or the failures saying why they are unusable."""
-    from rrs.checks.schemas import read_grid, validate_grid
+    from rrs.artifact.schemas import read_grid, validate_grid
 
     out = [Failure(f"{rel}/{n}", "-", "-", "-", "kept evidence holds this file") for n in KEPT
            if not (folder / n).is_file()]
