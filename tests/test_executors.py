@@ -113,7 +113,7 @@ def test_inline_and_submitted_runs_share_one_pipeline_and_one_job_list(spec, tmp
     plan = prepare(spec, tmp_path / "cache")
     wave1, wave2 = waves(plan, str(spec.resolve()), str(plan.store.root.resolve()))
     assert wave1 and wave2 and seen == [[j.label for j in wave1 + wave2]]
-    monkeypatch.setattr(runner, "reproduce", lambda *args, executor: executor(plan, wave1 + wave2, None))
+    monkeypatch.setattr(runner, "reproduce", lambda *args, executor, **kw: executor(plan, wave1 + wave2, None))
     monkeypatch.setattr(executors, "submit", lambda plan, jobs, *rest: seen.append([j.label for j in jobs]))
     executors.run_jobs(spec, tmp_path / "out", tmp_path / "cache", False, ExecutorKind.debug, Resources())
     assert seen[1] == seen[0]
@@ -129,7 +129,7 @@ def test_jobs_plan_with_the_runs_device_and_threads(spec, tmp_path) -> None:
     submitter's keys with it."""
     runtime = {"threads": 2}
     plan = prepare(spec, tmp_path / "cache", runtime=runtime)
-    wave1, wave2 = executors._waves(plan, str(spec), str(tmp_path / "cache"), runtime)
+    wave1, wave2 = waves(plan, str(spec), str(tmp_path / "cache"), runtime)
     assert wave1 and wave2 and all(j.args[-1] == runtime for j in wave1 + wave2)
     again = prepare(spec, tmp_path / "cache", runtime=wave2[0].args[-1])
     assert again.study.runtime.threads == 2 and again.cells[0].attack_key == wave2[0].args[5]

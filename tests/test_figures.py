@@ -103,8 +103,8 @@ def test_one_size_study_gets_no_scaling_figure(drawn, tmp_path):
     grid = read_grid(drawn[0] / "results_grid.csv")
     one = grid[grid["model"] == grid["model"].iloc[0]]
     assert model_sizes(one) == 1 and model_sizes(grid) == 3
-    paths = make_figures(one, tmp_path / "one", formats=("png",))
-    assert sorted(p.stem for p in paths) == sorted(n for n in FIGURES if n not in SCALING_FIGURES)
+    paths = make_figures(one, tmp_path / "one", formats=("png", "pdf"))
+    assert sorted(paths_stems(paths)) == sorted(n for n in FIGURES if n not in SCALING_FIGURES)
     assert set(SCALING_FIGURES) <= set(figure_names(["rrr"], model_sizes(grid)))
     assert figure_names(["rrr"], 1) == ("RRR_compare",) and figure_names(None, 1) == paths_stems(paths)
     results = check_figures(one, tmp_path / "one", names=figure_names(None, model_sizes(one)))
@@ -112,7 +112,7 @@ def test_one_size_study_gets_no_scaling_figure(drawn, tmp_path):
 
 
 def paths_stems(paths) -> tuple[str, ...]:
-    return tuple(p.stem for p in paths)
+    return tuple(dict.fromkeys(p.stem for p in paths))  # each figure once (its .png and .pdf)
 
 
 def _close_sizes_grid(drawn) -> pd.DataFrame:
@@ -129,7 +129,8 @@ def _close_sizes_grid(drawn) -> pd.DataFrame:
 def test_scaling_figure_tick_labels_do_not_overlap_at_the_published_size(drawn, monkeypatch):
     import matplotlib.style
 
-    from rrs import figures
+    from rrs.figures import grid as figures
+    from rrs.figures.style import RC
 
     grid = _close_sizes_grid(drawn)
     part = grid[grid["judge"] == grid["judge"].iloc[0]]
@@ -138,7 +139,7 @@ def test_scaling_figure_tick_labels_do_not_overlap_at_the_published_size(drawn, 
         fig.draw_without_rendering()
         return [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
 
-    with matplotlib.style.context(["default", figures.RC]):
+    with matplotlib.style.context(["default", RC]):
         fig = figures._scaling_figure(part, part["judge"].iloc[0])
         assert len(ticklabels(fig)) == 3 and not figures.labels_overlap(ticklabels(fig))
         monkeypatch.setattr(figures, "untangle_xticklabels", lambda fig, ax: None)

@@ -28,7 +28,6 @@ sys.exit(main(sys.argv[1:]))
 ARGS = {
     "run": ["spec/tiny.yaml", "--out", "{tmp}/out"],
     "reproduce": ["spec/tiny.yaml", "--out", "{tmp}/out"],
-    "plan": ["spec/tiny.yaml", "--cache", "{tmp}/cache"],
     "score": ["{tmp}/responses.csv", "--out", "{tmp}/out"],
     "fetch": ["spec/tiny.yaml"],
 }
@@ -70,6 +69,13 @@ def test_a_missing_package_reached_by_another_verb_is_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.splitlines() == [
         "rrs: error: `rrs figures` needs the full environment (matplotlib is not installed here): make setup"]
+
+
+def test_plan_is_not_refused_in_light_environment(tmp_path):
+    """`rrs plan` imports no torch: it lists the cells without the full environment."""
+    proc = _light(tmp_path, "plan", "spec/tiny.yaml", "--cache", str(tmp_path / "cache"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "org-xs" in proc.stdout
 
 
 def test_validate_is_not_refused_in_light_environment(tmp_path):

@@ -36,13 +36,14 @@ FILES = (
     ArtifactFile("curves.csv", "table", "rrs/artifact/scaling_schema.py CurvesSchema", True, True),
     ArtifactFile("robustness.csv", "table", "rrs/artifact/scaling_schema.py RobustnessSchema", True, True),
     ArtifactFile("scaling.csv", "table", "rrs/artifact/scaling_schema.py ScalingSchema", True, True),
-    ArtifactFile("results.json", "json", "rrs/data/results.schema.json", True, False),
+    ArtifactFile("results.json", "json", "rrs/data/results.schema.json", True, True),
     ArtifactFile("manifest.json", "json", "-", True, True),
     ArtifactFile("spec.resolved.yaml", "yaml", "rrs/spec.py Study", True, True),
     ArtifactFile("samples", "folder", "rrs/artifact/schemas.py SampleSchema", True, True),
     ArtifactFile("figures", "folder", "-", True, True),
     ArtifactFile("variation.csv", "table", "-", False, False),
     ArtifactFile("reproductions.csv", "table", "-", False, False),
+    ArtifactFile("evidence", "folder", "rrs/checks/evidence.py", False, False),  # the runs behind the two above
 )
 # what a run writes into --out: these files and everything under these folders belong to the run
 OUTPUT_FILES = tuple(f.name for f in FILES if f.by_run and f.kind != "folder")

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from rrs.artifact import inventory
+from rrs.artifact.contract import REQUIRED
 from rrs.atomic import staged_dir, write_json, write_text
 from rrs.checks.replication import (
     REPRODUCTION_COLUMNS,
@@ -37,8 +38,7 @@ from rrs.hashing import sha256_file
 
 EVIDENCE = "evidence"
 KEPT = ("manifest.json", "results_grid.csv")  # what is kept of a variant or reproducing run
-PUBLISHED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "results.json", "manifest.json",
-             "spec.resolved.yaml", "samples", "figures")
+PUBLISHED = REQUIRED  # the contract's (rrs/artifact/contract.py)
 
 
 def tracked_changes(cwd: Path | None = None) -> list[str]:

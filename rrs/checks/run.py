@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from rrs.artifact import inventory
+from rrs.artifact.contract import FILES, REQUIRED
 from rrs.artifact.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.artifact.schemas import read_grid, validate_grid, validate_references
 from rrs.checks import evidence, results_file
@@ -40,10 +41,8 @@ from rrs.measure import scaling
 from rrs.numerics import describe
 from rrs.spec import Study, load_spec
 
-REQUIRED = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv", "results.json", "manifest.json",
-            "spec.resolved.yaml", "samples", "figures")
-FOLDERS = ("samples", "figures")
-MANIFEST = "manifest.json"
+FOLDERS = tuple(f.name for f in FILES if f.kind == "folder")
+MANIFEST = inventory.MANIFEST
 SPEC_FILE = "spec.resolved.yaml"
 RUN_FIELDS_EXCLUDED = {"references", "claims", "description", "runtime"}  # runtime: device and threads of a run
 
