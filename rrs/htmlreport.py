@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from rrs.artifact.contract import GRID
 from rrs.atomic import write_text
 from rrs.errors import UserError
 
@@ -280,7 +281,7 @@ def _provenance(manifest: dict, results: dict) -> list[tuple[str, str]]:
             ("commit", (str(git.get("commit")) + (" (dirty tree)" if git.get("dirty") else "")) if git else None),
             ("seeds", ", ".join(map(str, _list(manifest.get("seeds")))) or None),
             ("wall time", f"{_num(manifest.get('wall_time_s'))} s" if manifest.get("wall_time_s") is not None else None),
-            ("results_grid.csv sha256", _dict(results.get("results_grid")).get("sha256")),
+            (f"{GRID} sha256", _dict(results.get("results_grid")).get("sha256")),
             ("lock hashes", ", ".join(f"{k} {v}" for k, v in _dict(manifest.get("locks")).items()) or
              "not recorded in manifest.json")]  # fmt: skip
     for name, d in sorted(_dict(manifest.get("data")).items()):
@@ -312,14 +313,14 @@ def context(verdict: dict, artifact: str | Path) -> dict:
     spec = _dict(_read_yaml(artifact / "spec.resolved.yaml"))
     manifest = _dict(_read_json(artifact / "manifest.json"))
     results = _dict(_read_json(artifact / "results.json"))
-    grid = _read_csv(artifact / "results_grid.csv")
+    grid = _read_csv(artifact / GRID)
     figures, figure_notes = _figures(artifact, study, grid)
     samples, sample_notes = _samples(artifact)
     judges = list(dict.fromkeys(r.get("judge") for r in grid if r.get("judge")))
     fresh = _dict(study.get("fresh"))
     counts = _dict(study.get("counts"))
     return {
-        "study": str(study.get("study") or artifact.name), "artifact": str(artifact),
+        "study": str(study.get("study") or artifact.name), "artifact": str(artifact), "grid_file": GRID,
         "ok": study.get("ok") is True, "status": _status(study.get("ok")), "summary": str(study.get("summary", "")),
         "description": str(spec.get("description") or "").strip(),
         "notes": [str(n) for n in _list(study.get("notes")) + _list(_dict(verdict).get("notes"))],

@@ -18,6 +18,7 @@ import operator
 
 import pandas as pd
 
+from rrs.artifact.contract import GRID
 from rrs.artifact.refspec import (
     ChangeClaim,
     Claim,
@@ -169,7 +170,7 @@ def _one(grid: pd.DataFrame, check, tables) -> tuple[bool, str]:
     if check.kind in TABLE_CHECKS:
         return TABLE_CHECKS[check.kind](grid, check, tables())
     if check.metric not in grid.columns:
-        return False, f"results_grid.csv has no column {check.metric}"
+        return False, f"{GRID} has no column {check.metric}"
     return CHECKS[check.kind](grid, check)
 
 

@@ -1,4 +1,4 @@
-"""Rules that span files: results_grid.csv against manifest.json, the spec and the per-sample files.
+"""Rules that span files: the results grid against manifest.json, the spec and the per-sample files.
 
 - every row's (model, attack, seed) is a cell of the manifest, its steps one of the cell's, its model_kind and
   model_params those of the manifest's model (a results file cannot name one model and hold another's rows);
@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rrs.artifact.contract import SAMPLE_PATH, sample_path
+from rrs.artifact.contract import GRID, SAMPLE_PATH, sample_path
 from rrs.artifact.schemas import ATOL, validate_samples
 from rrs.checks.report import Failure
 
 MANIFEST = "manifest.json"
-GRID = "results_grid.csv"
 
 
 def _line(i: int) -> str:
@@ -116,9 +115,9 @@ def sample_failures(result_dir: Path, grid: pd.DataFrame) -> list[Failure]:
         return out
     files = set(origin["file"]) if not origin.empty else set()
     wanted = {sample_path(r.model, r.attack, int(r.seed), int(r.steps)) for r in grid.itertuples(index=False)}
-    out += [Failure(f, "-", "-", "-", "a samples file without rows in results_grid.csv") for f in sorted(files - wanted)]
+    out += [Failure(f, "-", "-", "-", f"a samples file without rows in {GRID}") for f in sorted(files - wanted)]
     if samples.empty:
-        return out + [Failure("samples/", "-", "-", "-", "every row of results_grid.csv has its samples file")]
+        return out + [Failure("samples/", "-", "-", "-", f"every row of {GRID} has its samples file")]
     out += rejudge(samples, origin, sorted(set(grid["judge"])))
     stats = _per_file_stats(samples.assign(_file=origin["file"]), sorted(set(grid["judge"])))
     for i, r in enumerate(grid.itertuples(index=False)):

@@ -1,9 +1,9 @@
 """Reproductions and variation are evidence, not assertions: each is backed by run files kept in the artifact.
 
-- evidence/variants/<name>/{manifest.json, results_grid.csv}: the runs variation.csv was measured from (the same
+- evidence/variants/<name>/{manifest.json, the results grid}: the runs variation.csv was measured from (the same
   spec under other numerics settings). variation.csv is recomputed from them (rrs.checks.replication.
   measure_variation, the producer's own function) and must equal it: a spread the evidence does not show fails.
-- evidence/reproductions/<fingerprint_id>/{manifest.json, results_grid.csv}: a byte-for-byte reproduction on
+- evidence/reproductions/<fingerprint_id>/{manifest.json, the results grid}: a byte-for-byte reproduction on
   another numerics platform. Its row in reproductions.csv is accepted only when the kept manifest has that
   fingerprint (and the fingerprint hashes to the id) and the kept grid has the published grid's sha256. The row of
   the publishing platform itself is backed by the publication (its manifest and grid).
@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from rrs.artifact import inventory
+from rrs.artifact.contract import GRID
 from rrs.checks.replication import (
     REPRODUCTION_COLUMNS,
     REPRODUCTIONS,
@@ -36,7 +37,7 @@ from rrs.errors import UserError
 EVIDENCE = "evidence"
 VARIANTS = f"{EVIDENCE}/variants"
 REPRODUCED = f"{EVIDENCE}/reproductions"
-KEPT = ("manifest.json", "results_grid.csv")
+KEPT = ("manifest.json", GRID)
 REL_TOL = 1e-5  # variation.csv holds 6 significant digits
 
 
@@ -59,12 +60,12 @@ def _kept(folder: Path, rel: str) -> tuple[dict | None, pd.DataFrame | None, lis
     except (OSError, ValueError, inventory.NotRegular) as err:
         return None, None, [Failure(f"{rel}/manifest.json", "-", "-", "-", f"a JSON object ({str(err)[:60]})")]
     try:
-        grid = read_grid(folder / "results_grid.csv")
+        grid = read_grid(folder / GRID)
     except UserError as err:
-        return man, None, [Failure(f"{rel}/results_grid.csv", "-", "-", "-", str(err).split(": ", 1)[-1])]
+        return man, None, [Failure(f"{rel}/{GRID}", "-", "-", "-", str(err).split(": ", 1)[-1])]
     schema = validate_grid(grid)
     if schema:
-        return man, None, [Failure(f"{rel}/results_grid.csv", f.column, f.row, f.value, f.rule) for f in schema[:5]]
+        return man, None, [Failure(f"{rel}/{GRID}", f.column, f.row, f.value, f.rule) for f in schema[:5]]
     return man, grid, []
 
 
@@ -103,7 +104,7 @@ def _variation(result_dir: Path, grid: pd.DataFrame, manifest: dict) -> list[Fai
                 if names else [])
     if not names:
         return [Failure(VARIATION, "-", "-", "-", f"backed by the variant runs it was measured from, kept in "
-                                                  f"{VARIANTS}/<name>/ (manifest.json, results_grid.csv)")]
+                                                  f"{VARIANTS}/<name>/ (manifest.json, {GRID})")]
     out, variants = [], []
     pub_id = (manifest.get("numerics") or {}).get("id") if isinstance(manifest.get("numerics"), dict) else None
     for name in names:
@@ -168,14 +169,14 @@ def _reproductions(result_dir: Path, manifest: dict) -> list[Failure]:
     if tuple(header) != REPRODUCTION_COLUMNS:
         return [Failure(REPRODUCTIONS, "-", "1", ",".join(header)[:60], f"columns {','.join(REPRODUCTION_COLUMNS)}")]
     numerics = manifest.get("numerics") if isinstance(manifest.get("numerics"), dict) else {}
-    pub_sha = _sha(result_dir / "results_grid.csv")
+    pub_sha = _sha(result_dir / GRID)
     out, seen = [], set()
     for i, row in enumerate(rows):
         line, fid = str(i + 2), row.get("fingerprint_id") or ""
         seen.add(fid)
         if row.get("results_grid_sha256") != pub_sha:
             out.append(Failure(REPRODUCTIONS, "results_grid_sha256", line, (row.get("results_grid_sha256") or "")[:12],
-                               f"the published results_grid.csv's sha256 {pub_sha[:12]}… (a byte-for-byte "
+                               f"the published {GRID}'s sha256 {pub_sha[:12]}… (a byte-for-byte "
                                "reproduction)"))  # fmt: skip
             continue
         try:
@@ -190,7 +191,7 @@ def _reproductions(result_dir: Path, manifest: dict) -> list[Failure]:
         if fid not in kept:
             out.append(Failure(REPRODUCTIONS, "fingerprint_id", line, fid,
                                f"a reproduction is backed by its run's files kept in {rel}/ (manifest.json, "
-                               "results_grid.csv)"))  # fmt: skip
+                               f"{GRID})"))  # fmt: skip
             continue
         man, _, bad = _kept(folder / fid, rel)
         out += bad
@@ -200,9 +201,9 @@ def _reproductions(result_dir: Path, manifest: dict) -> list[Failure]:
         kept_numerics = man.get("numerics") if isinstance(man.get("numerics"), dict) else {}
         if kept_numerics.get("id") != fid or kept_numerics.get("fingerprint") != row_fp:
             out.append(Failure(REPRODUCTIONS, "fingerprint", line, fid, f"the fingerprint of the kept {rel}/manifest.json"))
-        if not bad and _sha(folder / fid / "results_grid.csv") != pub_sha:
-            out.append(Failure(f"{rel}/results_grid.csv", "-", "-", "-",
-                               "byte-identical to the published results_grid.csv (a reproduction)"))
+        if not bad and _sha(folder / fid / GRID) != pub_sha:
+            out.append(Failure(f"{rel}/{GRID}", "-", "-", "-",
+                               f"byte-identical to the published {GRID} (a reproduction)"))
     out += [Failure(f"{REPRODUCED}/{k}", "-", "-", "-", f"a kept reproduction has its row in {REPRODUCTIONS}")
             for k in kept if k not in seen]
     return out

@@ -1,4 +1,4 @@
-"""Published figures against figures regenerated from results_grid.csv, by RMS pixel difference.
+"""Published figures against figures regenerated from the results grid, by RMS pixel difference.
 
 matplotlib.testing.compare.compare_images gives the RMS of the pixel difference on the 0–255 scale. FIG_RMS_TOL
 is the largest RMS that passes: the same code, data and pinned matplotlib (with its bundled DejaVu fonts and

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from rrs.artifact import inventory
-from rrs.artifact.contract import REQUIRED
+from rrs.artifact.contract import GRID, REQUIRED
 from rrs.atomic import staged_dir, write_json, write_text
 from rrs.checks.replication import (
     REPRODUCTION_COLUMNS,
@@ -37,7 +37,7 @@ from rrs.errors import UserError
 from rrs.hashing import sha256_file
 
 EVIDENCE = "evidence"
-KEPT = ("manifest.json", "results_grid.csv")  # what is kept of a variant or reproducing run
+KEPT = ("manifest.json", GRID)  # what is kept of a variant or reproducing run
 PUBLISHED = REQUIRED  # the contract's (rrs/artifact/contract.py)
 
 
@@ -57,7 +57,7 @@ def tracked_changes(cwd: Path | None = None) -> list[str]:
 
 
 def reproduction_row(run: Path) -> dict:
-    """A row of reproductions.csv for a finished run: its platform and the sha256 of its results_grid.csv."""
+    """A row of reproductions.csv for a finished run: its platform and the sha256 of its the results grid."""
     import datetime
 
     from rrs.numerics import describe
@@ -67,7 +67,7 @@ def reproduction_row(run: Path) -> dict:
     if not numerics.get("id"):
         raise UserError("manifest.json names no single numerics fingerprint: cannot record its platform", where=str(run))
     return {"fingerprint_id": numerics["id"], "platform": describe(numerics["fingerprint"]),
-            "results_grid_sha256": sha256_file(run / "results_grid.csv"),
+            "results_grid_sha256": sha256_file(run / GRID),
             "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
             "rrs_commit": (man.get("git") or {}).get("commit") or "unknown",
             "fingerprint": json.dumps(numerics["fingerprint"], sort_keys=True)}
@@ -105,8 +105,8 @@ def record_reproduction(run: str | Path, published: str | Path) -> dict:
 
     run, published = Path(run), Path(published)
     for d in (run, published):
-        if not (d / "results_grid.csv").is_file():
-            raise UserError("no results_grid.csv: not a finished run", where=str(d))
+        if not (d / GRID).is_file():
+            raise UserError(f"no {GRID}: not a finished run", where=str(d))
     differ = compare_bytes(run, published)
     if differ:
         raise UserError(f"{len(differ)} output file(s) differ from the published ones (first: {differ[0].file}): "
@@ -246,7 +246,7 @@ def _check_staged(tmp: Path, run: Path) -> None:
 
 def _same_results(src: Path, dest: Path) -> bool:
     """`dest` holds a published run whose results and samples are byte-identical to `src`'s."""
-    if not (dest / "results_grid.csv").is_file():
+    if not (dest / GRID).is_file():
         return False
     a, b = file_digests(src), file_digests(dest)
     a.pop("results.json", None), b.pop("results.json", None)  # new with this publication when the old run lacks it
@@ -260,9 +260,9 @@ def _variation(src: Path, variants: list[Path]) -> pd.DataFrame | None:
         return None
     spec = (src / "spec.resolved.yaml").read_text(encoding="utf-8").split("\n", 1)[1]
     for v in variants:
-        if not (v / "results_grid.csv").is_file():
-            raise UserError("no results_grid.csv: not a finished run", where=str(v))
+        if not (v / GRID).is_file():
+            raise UserError(f"no {GRID}: not a finished run", where=str(v))
         if (v / "spec.resolved.yaml").read_text(encoding="utf-8").split("\n", 1)[1] != spec:
             raise UserError("spec.resolved.yaml differs from the published run's: not a variant of the same study",
                             where=str(v))
-    return measure_variation(read_grid(src / "results_grid.csv"), [read_grid(v / "results_grid.csv") for v in variants])
+    return measure_variation(read_grid(src / GRID), [read_grid(v / GRID) for v in variants])

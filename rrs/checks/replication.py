@@ -5,7 +5,7 @@ the collapse step as much as a change of seed does. So the comparison has two mo
 numerics fingerprints (rrs/numerics.py) and the published record of reproductions (reproductions.csv):
 
 - identical: the fresh run's fingerprint is the published run's, or one on which the study has reproduced byte for
-  byte before. Every output file (results_grid.csv, the scaling tables, every samples file) must have the published
+  byte before. Every output file (the results grid, the scaling tables, every samples file) must have the published
   bytes; the report names each file that differs.
 - replication: another platform, or another runtime (device, thread count: not part of the fingerprint, but a
   run at another thread count takes other reduction orders). Per (model, attack, steps, judge) and metric in
@@ -35,6 +35,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from rrs.artifact.contract import GRID
 from rrs.checks.report import Failure
 
 COMPARED = ("rrr", "compliance", "degenerate", "over_refusal", "benign_utility", "rd", "benign_rd")
@@ -43,7 +44,7 @@ RD_RESOLUTION = 0.01  # drift is a median of cosine distances; 0.01 is a hundred
 CELL = ("model", "attack", "steps", "judge")
 CURVE = ("model", "attack", "judge")
 QUANTITIES = ("s50", "auc")
-BYTE_FILES = ("results_grid.csv", "curves.csv", "robustness.csv", "scaling.csv")
+BYTE_FILES = (GRID, "curves.csv", "robustness.csv", "scaling.csv")
 VARIATION = "variation.csv"
 REPRODUCTIONS = "reproductions.csv"
 VARIATION_COLUMNS = ("table", "model", "attack", "steps", "judge", "metric", "published", "spread", "n_variants")
@@ -285,7 +286,7 @@ def judge_replication(fresh_grid: pd.DataFrame, pub_grid: pd.DataFrame, fresh_ta
     n = pub_grid.groupby(list(CELL), sort=False)["n"].first()
     parts = [(fresh_grid, pub_grid, m, CELL, spread_table(variation, "results_grid", m, CELL), n, file)
              for m in COMPARED if m in fresh_grid.columns and m in pub_grid.columns]
-    curves_file = file.replace("results_grid.csv", "curves.csv")
+    curves_file = file.replace(GRID, "curves.csv")
     parts += [(fresh_tables["curves.csv"], pub_tables["curves.csv"], q, CURVE,
                spread_table(variation, "curves", q, CURVE), None, curves_file) for q in QUANTITIES]
     m_total = sum(len(_seed_stats(p, metric, by)) for _, p, metric, by, *_ in parts)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rrs.artifact.contract import GRID
 from rrs.artifact.failures import Failure, _sort_key, sort_failures  # noqa: F401  (re-exported to the checks)
 from rrs.atomic import write_text
 
@@ -122,7 +123,7 @@ class CheckReport:
                     "no references in the spec"),
             Section("Schema and consistency failures (row = line in the file)", ["file", "column", "row", "value", "rule"],
                     fold(self.failures), "none"),
-            Section(f"Figures (regenerated from results_grid.csv; pass: RMS ≤ {self.fig_tolerance:g} on 0–255)",
+            Section(f"Figures (regenerated from {GRID}; pass: RMS ≤ {self.fig_tolerance:g} on 0–255)",
                     ["figure", "RMS", "tolerance", "status"],
                     [[f.name, "-" if f.rms is None else f"{f.rms:.3f}", f"{f.tolerance:g}",
                       _status(f.ok) + (f" ({f.note})" if f.note else "")] for f in self.figures], "not compared"),

@@ -1,5 +1,5 @@
 """results.json (rrs/results_json.py) in a result directory: valid against rrs/data/results.schema.json, and equal to
-its rebuild from the directory's own files (so it cannot disagree with results_grid.csv or the manifest)."""
+its rebuild from the directory's own files (so it cannot disagree with the results grid or the manifest)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rrs.artifact.contract import GRID
 from rrs.checks.report import Failure
 from rrs.errors import UserError
 
@@ -48,7 +49,7 @@ def failures(result_dir: Path) -> list[Failure]:
         return []
     path_, got, want = where
     return [Failure(NAME, path_, "-", f"{_short(got)} vs rebuilt {_short(want)}",
-                    "equal to its rebuild from results_grid.csv, the scaling tables, spec.resolved.yaml and "
+                    f"equal to its rebuild from {GRID}, the scaling tables, spec.resolved.yaml and "
                     "manifest.json")]
 
 

@@ -2,7 +2,7 @@
 consistency, re-derived labels and numbers, references, claims, figures, evidence. Torch-free: imports pandas,
 pandera, numpy, pyyaml, pydantic, matplotlib and jsonschema only.
 
-A publication holds results_grid.csv, the scaling tables, results.json, samples/, manifest.json, spec.resolved.yaml
+A publication holds the results grid, the scaling tables, results.json, samples/, manifest.json, spec.resolved.yaml
 (the spec as the runner loaded it: its references and claims are the ones checked), figures/ and the evidence
 behind reproductions.csv and variation.csv (rrs/checks/evidence.py). Its manifest lists every other file with its
 sha256 and size, and the check first verifies that closed set (rrs/artifact/inventory.py): a file that is not
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from rrs.artifact import inventory
-from rrs.artifact.contract import FILES, REQUIRED
+from rrs.artifact.contract import FILES, GRID, REQUIRED
 from rrs.artifact.scaling_schema import VALIDATORS, compare_tables, read_table
 from rrs.artifact.schemas import read_grid, validate_grid, validate_references
 from rrs.checks import evidence, results_file
@@ -129,11 +129,11 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
     if manifest is not None:
         report.notes.append(f"ran on: {run_platform(manifest)}")
     grid = None
-    if (result_dir / "results_grid.csv").is_file():
+    if (result_dir / GRID).is_file():
         try:
-            grid = read_grid(result_dir / "results_grid.csv")
+            grid = read_grid(result_dir / GRID)
         except UserError as err:
-            report.failures.append(Failure("results_grid.csv", "-", "-", "-", str(err).split(": ", 1)[-1]))
+            report.failures.append(Failure(GRID, "-", "-", "-", str(err).split(": ", 1)[-1]))
     sound = grid is not None and _check_grid(result_dir, grid, spec, manifest, report)
     if published and sound and manifest is not None:  # variation is recomputed from a grid that is itself sound
         report.failures += evidence.failures(result_dir, grid, manifest)
@@ -182,7 +182,7 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | Non
         report.references = check_references(grid, list(spec.references))
         report.claims = check_claims(grid, list(spec.claims), tables)
     if schema:  # the manifest, samples and figures are compared with a grid that is itself sound
-        report.notes.append("manifest, samples and figures are compared with results_grid.csv once its schema "
+        report.notes.append(f"manifest, samples and figures are compared with {GRID} once its schema "
                             "failures are fixed")  # fmt: skip
         return False
     if spec is not None and manifest is not None:
@@ -203,7 +203,7 @@ def _check_grid(result_dir: Path, grid, spec: Study | None, manifest: dict | Non
 
 
 def _scaling_failures(result_dir: Path, recomputed: dict) -> list[Failure]:
-    """Each scaling table passes its schema and equals its recomputation from results_grid.csv (`recomputed`)."""
+    """Each scaling table passes its schema and equals its recomputation from the results grid (`recomputed`)."""
     out: list[Failure] = []
     for name, validate in VALIDATORS.items():
         path = result_dir / name
@@ -224,7 +224,7 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
     report.fresh = fresh
     mode = choose_mode(Path(report.result_dir), fresh_dir)
     report.compare_mode, report.compare_rule = mode.name, mode.why
-    file = f"{fresh_dir.as_posix()}/results_grid.csv"
+    file = f"{fresh_dir.as_posix()}/{GRID}"
     fresh_spec_path = fresh_dir / SPEC_FILE
     if spec is not None and fresh_spec_path.is_file():
         try:
@@ -234,11 +234,11 @@ def _check_fresh(fresh_dir: Path, grid, spec: Study | None, report: CheckReport)
         if differs:
             report.comparison.append(Failure(f"{fresh_dir.as_posix()}/{SPEC_FILE}", ", ".join(differs), "-", "-",
                                              "the fresh run used the published spec"))  # fmt: skip
-    if grid is None or not (fresh_dir / "results_grid.csv").is_file():
-        report.comparison.append(Failure(file, "-", "-", "-", "both runs have a readable results_grid.csv"))
+    if grid is None or not (fresh_dir / GRID).is_file():
+        report.comparison.append(Failure(file, "-", "-", "-", f"both runs have a readable {GRID}"))
         return
     try:
-        fresh_grid = read_grid(fresh_dir / "results_grid.csv")
+        fresh_grid = read_grid(fresh_dir / GRID)
     except UserError:
         report.comparison.append(Failure(file, "-", "-", "-", "a readable CSV"))
         return

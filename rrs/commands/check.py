@@ -2,7 +2,7 @@
 
 `rrs check` verifies published results on a laptop without torch: schemas and cross-file consistency, reference
 numbers, claims and figures (rrs/checks/run.py). `--all` (the default when no DIR is given) checks every artifacts/<study>/ and, where out/<study>/
-holds a finished run (results_grid.csv), compares that fresh reproduction with the published one. It prints one
+holds a finished run (the results grid), compares that fresh reproduction with the published one. It prints one
 table per section and writes the same as markdown to out/check_report.md (or --report): never into the checked
 directories, so a published artifact does not change when it is checked. With --json, stdout is one JSON object, the
 verdict (rrs/checks/verdict.py), instead of the tables. Exit status: 0 when everything holds, 1 when any check
@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from rrs.artifact.contract import GRID
 from rrs.errors import UserError
 
 DEFAULT_REPORT = Path("out/check_report.md")
@@ -31,16 +32,16 @@ def _targets(dirs: list[Path], all_: bool, fresh: Path | None, artifacts: Path, 
         return [(d, fresh) for d in dirs], []
     studies = sorted(d for d in artifacts.glob("*/") if d.is_dir() and not d.name.startswith("."))
     if not studies:
-        raise UserError("no published study (expected artifacts/<study>/results_grid.csv)", where=str(artifacts))
+        raise UserError(f"no published study (expected artifacts/<study>/{GRID})", where=str(artifacts))
     pairs, notes = [], []
     for d in studies:
         run = out / d.name
-        if (run / "results_grid.csv").is_file():
+        if (run / GRID).is_file():
             pairs.append((d, run))
         else:
             pairs.append((d, None))
             if run.exists():
-                notes.append(f"{run}: no results_grid.csv (an unfinished run?): not compared")
+                notes.append(f"{run}: no {GRID} (an unfinished run?): not compared")
     return pairs, notes
 
 

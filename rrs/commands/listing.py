@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from rrs.artifact.contract import GRID
 from rrs.errors import UserError
 
 
@@ -32,7 +33,7 @@ def _artifacts(folder: Path) -> list[dict]:
 
     rows = []
     for d in sorted(p for p in folder.glob("*/") if p.is_dir() and not p.name.startswith(".")):
-        if not (d / "results_grid.csv").is_file():
+        if not (d / GRID).is_file():
             continue
         try:
             manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))

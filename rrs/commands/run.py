@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rrs.artifact.contract import GRID
+
 DEFAULT_SPEC = Path("spec/smoke.yaml")
 SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder; default out/<study>/.")]
@@ -36,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _done(path: Path) -> None:
-    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ (results_grid.csv, results.json, samples/, "
+    Console(stderr=True).print(f"[green]done[/green]: results in {path}/ ({GRID}, results.json, samples/, "
                                f"manifest.json, figures/). Compare with the published run: make check")
 
 
@@ -70,7 +72,7 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
             "depend on it: recorded like --device).")] = None,
         ) -> None:
     """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
-    (--executor), then write results_grid.csv, results.json, samples, manifest and figures to --out."""
+    (--executor), then write the results grid, results.json, samples, manifest and figures to --out."""
     from rrs.engine.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
     from rrs.errors import UserError
     from rrs.preflight import remove_dead_staging, study_paths
