@@ -82,3 +82,12 @@ def test_the_published_directories_hold_the_contracts_files() -> None:
         assert set(REQUIRED) <= present, (study, set(REQUIRED) - present)
         assert set(OUTPUT_FILES) | set(OUTPUT_DIRS) <= present, study
     assert "results.json" in OUTPUT_FILES and "variation.csv" not in OUTPUT_FILES
+
+
+def test_the_results_schema_names_the_contracts_grid_file() -> None:
+    """rrs/data/results.schema.json is read by outside tools, so it spells the grid's file name out; it must be the
+    contract's (rrs.artifact.contract.GRID), the one place the name is defined in code."""
+    from rrs.artifact.contract import GRID
+
+    schema = json.loads((ROOT / "rrs" / "data" / "results.schema.json").read_text())
+    assert schema["properties"]["results_grid"]["properties"]["path"]["const"] == GRID
