@@ -172,38 +172,45 @@ def _reproductions(result_dir: Path, manifest: dict) -> list[Failure]:
     pub_sha = _sha(result_dir / GRID)
     out, seen = [], set()
     for i, row in enumerate(rows):
-        line, fid = str(i + 2), row.get("fingerprint_id") or ""
+        fid = row.get("fingerprint_id") or ""
         seen.add(fid)
-        if row.get("results_grid_sha256") != pub_sha:
-            out.append(Failure(REPRODUCTIONS, "results_grid_sha256", line, (row.get("results_grid_sha256") or "")[:12],
-                               f"the published {GRID}'s sha256 {pub_sha[:12]}… (a byte-for-byte "
-                               "reproduction)"))  # fmt: skip
-            continue
-        try:
-            row_fp = json.loads(row.get("fingerprint") or "")
-        except ValueError:
-            row_fp = None
-        if fid == numerics.get("id"):  # the publishing platform: backed by the publication itself
-            if row_fp != numerics.get("fingerprint"):
-                out.append(Failure(REPRODUCTIONS, "fingerprint", line, fid, "the published manifest's fingerprint"))
-            continue
-        rel = f"{REPRODUCED}/{fid}"
-        if fid not in kept:
-            out.append(Failure(REPRODUCTIONS, "fingerprint_id", line, fid,
-                               f"a reproduction is backed by its run's files kept in {rel}/ (manifest.json, "
-                               f"{GRID})"))  # fmt: skip
-            continue
-        man, _, bad = _kept(folder / fid, rel)
-        out += bad
-        if man is None:
-            continue
-        out += _same_study(man, manifest, rel) + _fingerprint_failures(man, rel)
-        kept_numerics = man.get("numerics") if isinstance(man.get("numerics"), dict) else {}
-        if kept_numerics.get("id") != fid or kept_numerics.get("fingerprint") != row_fp:
-            out.append(Failure(REPRODUCTIONS, "fingerprint", line, fid, f"the fingerprint of the kept {rel}/manifest.json"))
-        if not bad and _sha(folder / fid / GRID) != pub_sha:
-            out.append(Failure(f"{rel}/{GRID}", "-", "-", "-",
-                               f"byte-identical to the published {GRID} (a reproduction)"))
+        out += _reproduction_row(row, str(i + 2), fid, pub_sha, numerics, kept, folder, manifest)
     out += [Failure(f"{REPRODUCED}/{k}", "-", "-", "-", f"a kept reproduction has its row in {REPRODUCTIONS}")
             for k in kept if k not in seen]
+    return out
+
+
+def _reproduction_row(row: dict, line: str, fid: str, pub_sha: str, numerics: dict, kept: list[str], folder: Path,
+                      manifest: dict) -> list[Failure]:
+    """The failures of one reproductions.csv row (at `line`): its grid's hash, and its fingerprint, backed by the
+    publication itself (the publishing platform) or by a reproduction's kept files."""
+    out: list[Failure] = []
+    if row.get("results_grid_sha256") != pub_sha:
+        return [Failure(REPRODUCTIONS, "results_grid_sha256", line, (row.get("results_grid_sha256") or "")[:12],
+                        f"the published {GRID}'s sha256 {pub_sha[:12]}… (a byte-for-byte "
+                        "reproduction)")]  # fmt: skip
+    try:
+        row_fp = json.loads(row.get("fingerprint") or "")
+    except ValueError:
+        row_fp = None
+    if fid == numerics.get("id"):  # the publishing platform: backed by the publication itself
+        if row_fp != numerics.get("fingerprint"):
+            out.append(Failure(REPRODUCTIONS, "fingerprint", line, fid, "the published manifest's fingerprint"))
+        return out
+    rel = f"{REPRODUCED}/{fid}"
+    if fid not in kept:
+        return [Failure(REPRODUCTIONS, "fingerprint_id", line, fid,
+                        f"a reproduction is backed by its run's files kept in {rel}/ (manifest.json, "
+                        f"{GRID})")]  # fmt: skip
+    man, _, bad = _kept(folder / fid, rel)
+    out += bad
+    if man is None:
+        return out
+    out += _same_study(man, manifest, rel) + _fingerprint_failures(man, rel)
+    kept_numerics = man.get("numerics") if isinstance(man.get("numerics"), dict) else {}
+    if kept_numerics.get("id") != fid or kept_numerics.get("fingerprint") != row_fp:
+        out.append(Failure(REPRODUCTIONS, "fingerprint", line, fid, f"the fingerprint of the kept {rel}/manifest.json"))
+    if not bad and _sha(folder / fid / GRID) != pub_sha:
+        out.append(Failure(f"{rel}/{GRID}", "-", "-", "-",
+                           f"byte-identical to the published {GRID} (a reproduction)"))
     return out

@@ -168,58 +168,14 @@ def publish(run: str | Path, dest: str | Path | None = None, *, cwd: Path | None
     dest = Path(dest) if dest is not None else Path("artifacts") / run.resolve().name
     dest = dest if dest.is_absolute() else base / dest
     src = run if run.is_absolute() else base / run
-    if not src.is_dir():
-        raise UserError("no such run directory", where=str(run))
-    for name in PUBLISHED:
-        if not (src / name).exists():
-            raise UserError(f"missing {name}: not a finished run", where=str(run))
-    if dest.exists() or dest.is_symlink():
-        if dest.is_symlink() or not dest.is_dir():
-            raise UserError("exists and is not a folder: a publication is a folder (give --to DIR)", where=str(dest))
-        if not replace:
-            raise UserError("a publication exists there: pass --replace to replace it", where=str(dest))
-        mine = ours(dest)
-        files, special = inventory.walk(dest)
-        foreign = [p.path for p in special] + [f for f in files if f not in mine]
-        if foreign:
-            raise UserError(f"holds {len(foreign)} file(s) no publication wrote (first: {foreign[0]}): move them "
-                            "away; publish never deletes them", where=str(dest))  # fmt: skip
-    changes = tracked_changes(base)
-    if changes:
-        raise UserError(f"git tree has uncommitted changes to {len(changes)} tracked file(s) (first: "
-                        f"{changes[0].strip()}): commit them, rerun, then publish")  # fmt: skip
-    git = _manifest(src).get("git")
-    dirty = git.get("dirty") if isinstance(git, dict) else None
-    if dirty is not False:
-        raise UserError(f"manifest.json: git.dirty is {json.dumps(dirty)}: the run was not made from a clean tree; "
-                        "rerun it from a commit", where=str(run))  # fmt: skip
+    _refuse_source(src, run)
+    _refuse_destination(dest, replace)
+    _refuse_unclean(src, run, base)
     variant_dirs = [v if Path(v).is_absolute() else base / v for v in variants or []]
     variation = _variation(src, variant_dirs)
-    row = reproduction_row(src)
-    records, kept_variation, kept_dirs = [row], None, []
-    if _same_results(src, dest):
-        # a republication of the same results (new provenance files, same grid bytes): the platforms on record
-        # still describe these results, so they are kept with the evidence that backs them (a row without kept
-        # evidence is dropped: it cannot be verified); without new variants, so is the measured spread
-        for r in _rows(dest):
-            backed = dest / EVIDENCE / "reproductions" / str(r["fingerprint_id"])
-            if r["fingerprint_id"] == row["fingerprint_id"] and r["results_grid_sha256"] == row["results_grid_sha256"]:
-                records[0] = r  # the publishing platform's row as first recorded (its date)
-            elif backed.is_dir():
-                records.append(r)
-                kept_dirs.append(backed)
-        if not variants and (dest / VARIATION).is_file() and (dest / EVIDENCE / "variants").is_dir():
-            kept_variation = (dest / VARIATION).read_text(encoding="utf-8")
-            kept_dirs.append(dest / EVIDENCE / "variants")
+    records, kept_variation, kept_dirs = _kept_records(src, dest, bool(variants))
     with staged_dir(dest, replace=True) as tmp:
-        for name in PUBLISHED:
-            if (src / name).is_dir():
-                shutil.copytree(src / name, tmp / name, ignore=shutil.ignore_patterns(".*"))
-            else:
-                shutil.copy2(src / name, tmp / name)
-        write_text(tmp / REPRODUCTIONS, _reproductions_csv(records))
-        for kept in kept_dirs:
-            shutil.copytree(kept, tmp / kept.relative_to(dest))
+        _stage(tmp, src, dest, records, kept_dirs)
         if variation is not None:
             write_text(tmp / VARIATION, variation.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
             for v in variant_dirs:
@@ -233,6 +189,77 @@ def publish(run: str | Path, dest: str | Path | None = None, *, cwd: Path | None
         write_json(tmp / "manifest.json", man)
         _check_staged(tmp, run)
     return dest
+
+
+def _refuse_source(src: Path, run: Path) -> None:
+    """`src` must be a finished run: a directory holding every published name."""
+    if not src.is_dir():
+        raise UserError("no such run directory", where=str(run))
+    for name in PUBLISHED:
+        if not (src / name).exists():
+            raise UserError(f"missing {name}: not a finished run", where=str(run))
+
+
+def _refuse_destination(dest: Path, replace: bool) -> None:
+    """An existing `dest` is replaced only with `replace`, only if it is a folder holding nothing but our files."""
+    if dest.exists() or dest.is_symlink():
+        if dest.is_symlink() or not dest.is_dir():
+            raise UserError("exists and is not a folder: a publication is a folder (give --to DIR)", where=str(dest))
+        if not replace:
+            raise UserError("a publication exists there: pass --replace to replace it", where=str(dest))
+        mine = ours(dest)
+        files, special = inventory.walk(dest)
+        foreign = [p.path for p in special] + [f for f in files if f not in mine]
+        if foreign:
+            raise UserError(f"holds {len(foreign)} file(s) no publication wrote (first: {foreign[0]}): move them "
+                            "away; publish never deletes them", where=str(dest))  # fmt: skip
+
+
+def _refuse_unclean(src: Path, run: Path, base: Path) -> None:
+    """The git tree at `base` has no uncommitted tracked changes, and the run was made from a clean tree."""
+    changes = tracked_changes(base)
+    if changes:
+        raise UserError(f"git tree has uncommitted changes to {len(changes)} tracked file(s) (first: "
+                        f"{changes[0].strip()}): commit them, rerun, then publish")  # fmt: skip
+    git = _manifest(src).get("git")
+    dirty = git.get("dirty") if isinstance(git, dict) else None
+    if dirty is not False:
+        raise UserError(f"manifest.json: git.dirty is {json.dumps(dirty)}: the run was not made from a clean tree; "
+                        "rerun it from a commit", where=str(run))  # fmt: skip
+
+
+def _kept_records(src: Path, dest: Path, new_variants: bool) -> tuple[list[dict], str | None, list[Path]]:
+    """The reproductions.csv rows (the run's own first), the kept variation.csv text (or None) and the evidence
+    folders of `dest` to carry over into the new publication."""
+    row = reproduction_row(src)
+    records, kept_variation, kept_dirs = [row], None, []
+    if _same_results(src, dest):
+        # a republication of the same results (new provenance files, same grid bytes): the platforms on record
+        # still describe these results, so they are kept with the evidence that backs them (a row without kept
+        # evidence is dropped: it cannot be verified); without new variants, so is the measured spread
+        for r in _rows(dest):
+            backed = dest / EVIDENCE / "reproductions" / str(r["fingerprint_id"])
+            if r["fingerprint_id"] == row["fingerprint_id"] and r["results_grid_sha256"] == row["results_grid_sha256"]:
+                records[0] = r  # the publishing platform's row as first recorded (its date)
+            elif backed.is_dir():
+                records.append(r)
+                kept_dirs.append(backed)
+        if not new_variants and (dest / VARIATION).is_file() and (dest / EVIDENCE / "variants").is_dir():
+            kept_variation = (dest / VARIATION).read_text(encoding="utf-8")
+            kept_dirs.append(dest / EVIDENCE / "variants")
+    return records, kept_variation, kept_dirs
+
+
+def _stage(tmp: Path, src: Path, dest: Path, records: list[dict], kept_dirs: list[Path]) -> None:
+    """Copy the run's published files, write reproductions.csv and carry over the kept evidence folders."""
+    for name in PUBLISHED:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, tmp / name, ignore=shutil.ignore_patterns(".*"))
+        else:
+            shutil.copy2(src / name, tmp / name)
+    write_text(tmp / REPRODUCTIONS, _reproductions_csv(records))
+    for kept in kept_dirs:
+        shutil.copytree(kept, tmp / kept.relative_to(dest))
 
 
 def _check_staged(tmp: Path, run: Path) -> None:

@@ -104,6 +104,30 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
     safe = _inventory(result_dir, manifest, published, report) if manifest is not None or not published else False
     if manifest is None and published:
         report.notes.append("without a readable manifest.json no file can be verified: nothing is re-derived")
+    _check_required(result_dir, report)
+    if not safe:  # the failures above name each file at fault; nothing else is read
+        report.failures = sort_failures(report.failures)
+        report.seconds = time.perf_counter() - start
+        return report
+    spec = spec if spec is not None else _load_spec(result_dir, report)
+    if spec is not None:
+        report.study = spec.study
+        report.failures += validate_references(list(spec.references))
+    _platform_notes(result_dir, manifest, platform, report)
+    grid = _read_grid(result_dir, report)
+    sound = grid is not None and _check_grid(result_dir, grid, spec, manifest, report)
+    if published and sound and manifest is not None:  # variation is recomputed from a grid that is itself sound
+        report.failures += evidence.failures(result_dir, grid, manifest)
+    _nothing_evaluated(spec, report)
+    if fresh_dir is not None:
+        _check_fresh(Path(fresh_dir), grid, spec, report)
+    report.failures = sort_failures(report.failures)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _check_required(result_dir: Path, report: CheckReport) -> None:
+    """Every required name other than the manifest exists, as a folder or a regular file as it should be."""
     for name in REQUIRED:
         path = result_dir / name
         if name == MANIFEST:
@@ -114,35 +138,27 @@ def check_dir(result_dir: str | Path, spec: Study | None = None, *, fresh_dir: s
             report.failures.append(Failure(name, "-", "-", "-", "a folder (it is not one)"))
         elif name not in FOLDERS and (path.is_symlink() or not path.is_file()):
             report.failures.append(Failure(name, "-", "-", "-", "a regular file (it is not one)"))
-    if not safe:  # the failures above name each file at fault; nothing else is read
-        report.failures = sort_failures(report.failures)
-        report.seconds = time.perf_counter() - start
-        return report
-    spec = spec if spec is not None else _load_spec(result_dir, report)
-    if spec is not None:
-        report.study = spec.study
-        report.failures += validate_references(list(spec.references))
+
+
+def _platform_notes(result_dir: Path, manifest: dict | None, platform: bool, report: CheckReport) -> None:
+    """Notes on this machine's platform (with `platform`) and on the platform the run was made on."""
     if platform:
         note = platform_note(result_dir)
         if note:
             report.notes.append(note)
     if manifest is not None:
         report.notes.append(f"ran on: {run_platform(manifest)}")
+
+
+def _read_grid(result_dir: Path, report: CheckReport):
+    """The results grid, or None (missing, or unreadable: a failure)."""
     grid = None
     if (result_dir / GRID).is_file():
         try:
             grid = read_grid(result_dir / GRID)
         except UserError as err:
             report.failures.append(Failure(GRID, "-", "-", "-", str(err).split(": ", 1)[-1]))
-    sound = grid is not None and _check_grid(result_dir, grid, spec, manifest, report)
-    if published and sound and manifest is not None:  # variation is recomputed from a grid that is itself sound
-        report.failures += evidence.failures(result_dir, grid, manifest)
-    _nothing_evaluated(spec, report)
-    if fresh_dir is not None:
-        _check_fresh(Path(fresh_dir), grid, spec, report)
-    report.failures = sort_failures(report.failures)
-    report.seconds = time.perf_counter() - start
-    return report
+    return grid
 
 
 def _nothing_evaluated(spec: Study | None, report: CheckReport) -> None:

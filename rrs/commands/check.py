@@ -49,10 +49,7 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
     """One screen: per study a summary line, claims, references, failures and figure RMS; details in the report."""
     from rich import box
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
-
-    from rrs.checks.report import fmt, fold
 
     console = Console(highlight=False, width=None if _is_tty() else 220)
 
@@ -66,38 +63,53 @@ def _print(reports: list, notes: list[str], report_path: Path) -> None:
         console.print(f"[yellow]note[/]: {note}")
     for rep in reports:
         for r in [rep] + ([rep.fresh] if rep.fresh is not None else []):
-            console.rule(f"[bold {'green' if r.ok else 'red'}]{r.summary()}", align="left")
-            if not r.ok and (why := r.reason()):
-                console.print(f"[red]reason[/]: {escape(why)}", soft_wrap=True)
-            for note in r.notes:
-                console.print(f"[yellow]note[/]: {note}")
-            shown = (lambda items: items) if r is rep else (lambda items: [i for i in items if not i.ok])
-            if shown(r.claims):
-                table("Claims", ["id", "status", "numbers"],
-                      [[c.id, _ok(c.ok), c.detail if c.ok else f"{c.text!r}: {c.detail}"] for c in shown(r.claims)])  # fmt: skip
-            if shown(r.references):
-                table("References", ["metric", "select", "value", "reference", "delta", "tolerance", "status"],
-                      [[x.metric, x.select, fmt(x.value), fmt(x.reference), fmt(x.delta), f"±{fmt(x.tolerance)}",
-                        _ok(x.ok) + (f" ({x.note})" if x.note and not x.ok else "")] for x in shown(r.references)])  # fmt: skip
-            if r.failures:
-                table("Schema and consistency failures (row = line in the file)", ["file", "column", "row", "value", "rule"],
-                      fold(r.failures))  # fmt: skip
-            if r.figures:
-                rms = ", ".join(f"{f.name} {'-' if f.rms is None else f'{f.rms:.3f}'}" + ("" if f.ok else f" [red]FAIL[/]{' ' + f.note if f.note else ''}")
-                                for f in r.figures)  # fmt: skip
-                console.print(f"Figures, RMS vs regenerated (pass ≤ {r.fig_tolerance:g} on 0–255): {rms}")
-            if r.fresh is not None:
-                if r.comparison:
-                    table(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: {r.compare_rule}",
-                          ["file", "column", "row", "value", "rule"], fold(r.comparison))  # fmt: skip
-                else:
-                    same = ("every compared file byte-identical" if r.compare_mode == "identical"
-                            else "every value within its measured tolerance")
-                    console.print(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: [green]{same}[/] "
-                                  f"({r.compare_rule})")  # fmt: skip
+            _print_report(console, table, r, every=r is rep)
     ok = all(r.ok for r in reports)
     console.print(f"[bold {'green' if ok else 'red'}]{_ok(ok)}[/]: report written to {report_path}")
 
+
+
+def _print_report(console, table, r, *, every: bool) -> None:
+    """One report's section: summary rule, reason, notes, claims and references (`every` one, else only failing
+    ones), failures, figure RMS and the comparison with its fresh run."""
+    from rich.markup import escape
+
+    from rrs.checks.report import fmt, fold
+
+    console.rule(f"[bold {'green' if r.ok else 'red'}]{r.summary()}", align="left")
+    if not r.ok and (why := r.reason()):
+        console.print(f"[red]reason[/]: {escape(why)}", soft_wrap=True)
+    for note in r.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    shown = (lambda items: items) if every else (lambda items: [i for i in items if not i.ok])
+    if shown(r.claims):
+        table("Claims", ["id", "status", "numbers"],
+              [[c.id, _ok(c.ok), c.detail if c.ok else f"{c.text!r}: {c.detail}"] for c in shown(r.claims)])  # fmt: skip
+    if shown(r.references):
+        table("References", ["metric", "select", "value", "reference", "delta", "tolerance", "status"],
+              [[x.metric, x.select, fmt(x.value), fmt(x.reference), fmt(x.delta), f"±{fmt(x.tolerance)}",
+                _ok(x.ok) + (f" ({x.note})" if x.note and not x.ok else "")] for x in shown(r.references)])  # fmt: skip
+    if r.failures:
+        table("Schema and consistency failures (row = line in the file)", ["file", "column", "row", "value", "rule"],
+              fold(r.failures))  # fmt: skip
+    if r.figures:
+        rms = ", ".join(f"{f.name} {'-' if f.rms is None else f'{f.rms:.3f}'}" + ("" if f.ok else f" [red]FAIL[/]{' ' + f.note if f.note else ''}")
+                        for f in r.figures)  # fmt: skip
+        console.print(f"Figures, RMS vs regenerated (pass ≤ {r.fig_tolerance:g} on 0–255): {rms}")
+    if r.fresh is not None:
+        _print_fresh(console, table, r, fold)
+
+
+def _print_fresh(console, table, r, fold) -> None:
+    """The comparison of `r` with its fresh run: the differences, or that there are none."""
+    if r.comparison:
+        table(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: {r.compare_rule}",
+              ["file", "column", "row", "value", "rule"], fold(r.comparison))  # fmt: skip
+    else:
+        same = ("every compared file byte-identical" if r.compare_mode == "identical"
+                else "every value within its measured tolerance")
+        console.print(f"Fresh run {r.fresh.result_dir} vs published — {r.compare_mode}: [green]{same}[/] "
+                      f"({r.compare_rule})")  # fmt: skip
 
 def _is_tty() -> bool:
     import sys
@@ -120,6 +132,31 @@ def _colored(cell: str) -> str:
     return text
 
 
+def _check(dirs: list[Path] | None, all_: bool, fresh: Path | None, report: Path, artifacts: Path, fresh_root: Path,
+           old_out: Path | None, as_json: bool) -> None:
+    """The body of `rrs check`: check each target, write the report, print the verdict; exit 1 unless all pass."""
+    import json
+
+    from rrs.checks.report import refuse_unsafe_target, write_report
+    from rrs.checks.run import check_dir
+    from rrs.checks.verdict import verdict
+
+    if old_out is not None:
+        typer.echo("rrs: warning: `check --out` is deprecated (it names fresh runs to read): use --fresh-root",
+                   err=True)
+        fresh_root = old_out
+    pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, fresh_root)
+    refuse_unsafe_target(report)
+    reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
+    write_report(reports, report)
+    if as_json:
+        typer.echo(json.dumps(verdict(reports, report, notes), sort_keys=True, ensure_ascii=False))
+    else:
+        _print(reports, notes, report)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("check", epilog="Examples: rrs check --all  ·  rrs check artifacts/smoke --fresh out/smoke --json")
     def check_cmd(
@@ -136,26 +173,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as one JSON object.")] = False,
     ) -> None:
         """Verify published results: schemas, references, claims, results.json and figures (no torch needed)."""
-        import json
-
-        from rrs.checks.report import refuse_unsafe_target, write_report
-        from rrs.checks.run import check_dir
-        from rrs.checks.verdict import verdict
-
-        if old_out is not None:
-            typer.echo("rrs: warning: `check --out` is deprecated (it names fresh runs to read): use --fresh-root",
-                       err=True)
-            fresh_root = old_out
-        pairs, notes = _targets(list(dirs or []), all_, fresh, artifacts, fresh_root)
-        refuse_unsafe_target(report)
-        reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
-        write_report(reports, report)
-        if as_json:
-            typer.echo(json.dumps(verdict(reports, report, notes), sort_keys=True, ensure_ascii=False))
-        else:
-            _print(reports, notes, report)
-        if not all(r.ok for r in reports):
-            raise typer.Exit(1)
+        _check(dirs, all_, fresh, report, artifacts, fresh_root, old_out, as_json)
 
     @app.command("publish", epilog="Example: rrs publish out/smoke --variant out/smoke-avx2")
     def publish_cmd(

@@ -73,28 +73,42 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         ) -> None:
     """Run every cell of SPEC (default spec/smoke.yaml; cached stages are skipped), in this process or as jobs
     (--executor), then write the results grid, results.json, samples, manifest and figures to --out."""
-    from rrs.engine.executors import ExecutorKind, JobsFailed, Resources, parse_executor, run_jobs
-    from rrs.errors import UserError
-    from rrs.preflight import remove_dead_staging, study_paths
+    from rrs.engine.executors import ExecutorKind, Resources, parse_executor
 
     kind = parse_executor(executor)
     runtime = {k: v for k, v in (("device", device.value if device else None), ("threads", threads)) if v is not None}
     res = Resources(partition, gpus, time_min, mem_gb, max_parallel, log_dir, max_requeues)
     if kind is ExecutorKind.inline:
-        if runtime.get("device") == "cuda":
-            from rrs.numerics import has_gpu
-
-            if not has_gpu():
-                raise UserError("--device cuda: no CUDA device is visible here (no /dev/nvidia0, or "
-                                "CUDA_VISIBLE_DEVICES hides it); use --device cpu or auto")
-        if res.given():
-            raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
-        # before any compute or heavy import: sizes, --out, its staging folder, the cache; then what killed runs left
-        remove_dead_staging(study_paths(spec, out, cache))
-        from rrs.engine.runner import reproduce as _reproduce
-
-        _done(_reproduce(spec, out, cache, strict, runtime))
+        _run_inline(spec, out, cache, strict, runtime, res)
         return
+    _run_as_jobs(spec, out, cache, strict, kind, res, runtime)
+
+
+def _run_inline(spec: Path, out: Path | None, cache: Path | None, strict: bool, runtime: dict, res) -> None:
+    """`rrs run --executor inline`: refuse job-only options and a missing GPU, then run in this process."""
+    from rrs.errors import UserError
+    from rrs.preflight import remove_dead_staging, study_paths
+
+    if runtime.get("device") == "cuda":
+        from rrs.numerics import has_gpu
+
+        if not has_gpu():
+            raise UserError("--device cuda: no CUDA device is visible here (no /dev/nvidia0, or "
+                            "CUDA_VISIBLE_DEVICES hides it); use --device cpu or auto")
+    if res.given():
+        raise UserError(f"{', '.join(res.given())}: only with --executor local, slurm or debug")
+    # before any compute or heavy import: sizes, --out, its staging folder, the cache; then what killed runs left
+    remove_dead_staging(study_paths(spec, out, cache))
+    from rrs.engine.runner import reproduce as _reproduce
+
+    _done(_reproduce(spec, out, cache, strict, runtime))
+
+
+def _run_as_jobs(spec: Path, out: Path | None, cache: Path | None, strict: bool, kind, res, runtime: dict) -> None:
+    """`rrs run` with a job executor: run the cells as jobs; on failure name them, say how to resume, exit 1."""
+    from rrs.engine.executors import JobsFailed, run_jobs
+    from rrs.preflight import remove_dead_staging, study_paths
+
     remove_dead_staging(study_paths(spec, out, cache))
     try:
         path = run_jobs(spec, out, cache, strict, kind, res, runtime=runtime)
@@ -104,7 +118,6 @@ def run(spec: SpecArg = DEFAULT_SPEC, out: OutOpt = None, cache: CacheOpt = None
         typer.echo("rrs: what finished is cached; rerun the same command to resume", err=True)
         raise typer.Exit(1) from None
     _done(path)
-
 
 def validate(spec: SpecArg) -> None:
     """Check SPEC without running it: keys, types, judges, metrics, chat templates, data files. A data file the user
