@@ -40,6 +40,7 @@ class PromptSet:
     sha256: str
     placed: bool = True  # False: a pinned file not in place yet (plan/validate only): no prompts, its pinned sha256
     tasks: list[str] | None = None  # what each prompt asks for, where known (the organism corpus): on-topic checks
+    seen: list[bool] | None = None  # per prompt: does its task occur in the tune/attack/tokenizer data (None: unknown)
 
     @property
     def digest(self) -> str:
