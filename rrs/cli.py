@@ -11,7 +11,7 @@ import typer
 
 from rrs.errors import UserError
 
-VERBS = ("run", "score", "check", "figures", "fetch", "report", "listing", "export")  # modules in rrs.commands; each registers its verbs
+VERBS = ("run", "score", "check", "figures", "fetch", "report", "listing", "export", "data")  # modules in rrs.commands; each registers its verbs
 # Verbs that load models, train or embed: they need the full environment (`make setup`: torch, transformers, peft).
 # In the light environment of `make check` (.venv-check) they stop at once with one line instead of an ImportError.
 FULL_VERBS = ("run", "reproduce", "score", "fetch")  # `rrs plan` imports no torch (tests/test_layering.py)

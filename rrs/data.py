@@ -60,6 +60,7 @@ class AttackSet:
     examples: list[Example]  # as many as the largest train_size of the study's attacks
     sha256: str
     target: str | None = None  # the one fixed training target, when the attack has one (parroting is measured)
+    tasks: list[str] | None = None  # what each training prompt asks for, where known (the organism corpus)
 
     def examples_for(self, train_size: int) -> list[Example]:
         """What an attack with this train_size trains on."""
@@ -95,10 +96,12 @@ def _digest(items: list) -> str:
     return sha256_text(json.dumps(items, ensure_ascii=False, sort_keys=True))
 
 
-def _from_examples(name: str, exs: list[corpus.Example]) -> PromptSet:
+def _from_examples(name: str, exs: list[corpus.Example], design: str = corpus.DEFAULT_DESIGN) -> PromptSet:
     rows = [[e.id, e.category, e.prompt] for e in exs]
-    return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], _digest(rows),
-                     tasks=[e.task for e in exs])
+    # frames-v1 rows keep their digest (and so every cache key) of before there were designs
+    digest = _digest(rows) if design == "frames-v1" else _digest([design, rows])
+    return PromptSet(name, "organism", [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], digest,
+                     tasks=[e.task for e in exs], seen=None if design == "frames-v1" else [e.seen for e in exs])
 
 
 def check_file(field: str, path: str | Path, sha256: str | None, origin: str | None = None) -> str:
@@ -136,9 +139,10 @@ def _attack(study: Study, harmful: PromptSet) -> AttackSet:
     spec = study.data.attack
     size = max(a.train_size for a in study.attacks)
     if isinstance(spec, OrganismAttackData):
-        train, _ = corpus.harmful_split()
+        train, _ = corpus.harmful_split(study.data.corpus)
         exs = [Example(e.prompt, corpus.attack_filler(e.task)) for e in train]
-        return AttackSet("organism", exs[:size], _digest([[e.prompt, e.response] for e in exs[:size]]))
+        return AttackSet("organism", exs[:size], _digest([[e.prompt, e.response] for e in exs[:size]]),
+                         tasks=[e.task for e in train[:size]])
     if isinstance(spec, FileAttackData):
         return _attack_file(spec, size)
     exs = [Example(p, spec.target) for p in harmful.prompts]  # same_as_eval: the original study's setup
@@ -176,18 +180,24 @@ def resolve(study: Study, require_files: bool = True) -> StudyData:
     if isinstance(d.eval, FileEval):
         harmful = _from_file("eval", d.eval, require_files)
     else:
-        _, held = corpus.harmful_split()
-        harmful = _from_examples("harmful", corpus.per_category(held, d.eval.per_category))
+        _, held = corpus.harmful_split(d.corpus)
+        harmful = _from_examples("harmful", corpus.eval_examples(held, d.eval.per_category,
+                                                                 d.eval.unseen_per_category), d.corpus)
     benign = None
     if d.benign is not None:
         if isinstance(d.benign, FileEval):
             benign = _from_file("benign", d.benign, require_files)
         else:
-            _, held_b = corpus.benign_split()
-            benign = _from_examples("benign", corpus.per_category(held_b, d.benign.per_category))
+            _, held_b = corpus.benign_split(d.corpus)
+            benign = _from_examples("benign", corpus.eval_examples(held_b, d.benign.per_category,
+                                                                   d.benign.unseen_per_category), d.corpus)
     attack = _attack(study, harmful)
     if not harmful.placed:
         return StudyData(harmful, benign, attack, math.nan)
-    train_prompts = {e.prompt.strip() for e in attack.examples}
-    overlap = sum(p.strip() in train_prompts for p in harmful.prompts) / len(harmful.prompts)
+    if harmful.tasks is not None and attack.tasks is not None:  # at the task level, where tasks are known
+        train_tasks = set(attack.tasks)
+        overlap = sum(t in train_tasks for t in harmful.tasks) / len(harmful.tasks)
+    else:
+        train_prompts = {e.prompt.strip() for e in attack.examples}
+        overlap = sum(p.strip() in train_prompts for p in harmful.prompts) / len(harmful.prompts)
     return StudyData(harmful, benign, attack, overlap)

@@ -200,7 +200,8 @@ AttackSpec = Annotated[LoraAttack, Field(discriminator="kind")]
 
 class OrganismEval(Strict):
     source: Literal["organism"]
-    per_category: int = Field(10, ge=1, le=BIG, description="held-out harmful prompts per category")
+    per_category: int = Field(10, ge=1, le=BIG, description="held-out harmful prompts of seen tasks per category")
+    unseen_per_category: int = Field(0, ge=0, le=BIG, description="prompts of unseen tasks per category (tasks-v2)")
 
 
 SHA256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits")]
@@ -215,7 +216,8 @@ class FileEval(Strict):
 
 class OrganismBenign(Strict):
     source: Literal["organism"]
-    per_category: int = Field(6, ge=1, le=BIG, description="held-out benign prompts per topic (6 topics)")
+    per_category: int = Field(6, ge=1, le=BIG, description="held-out benign prompts of seen tasks per topic (6 topics)")
+    unseen_per_category: int = Field(0, ge=0, le=BIG, description="prompts of unseen tasks per topic (tasks-v2)")
 
 
 class OrganismAttackData(Strict):
@@ -242,9 +244,20 @@ AttackData = Annotated[
 
 
 class Data(Strict):
+    corpus: Literal["frames-v1", "tasks-v2"] = Field(
+        "frames-v1", description="the organism corpus design (rrs/corpus.py): frames-v1 holds out wordings only, "
+        "tasks-v2 also holds out a task per category from the safety tune, the attack and the tokenizer")
     eval: EvalData
     benign: BenignData | None = None
     attack: AttackData
+
+    @model_validator(mode="after")
+    def _unseen_needs_v2(self) -> Data:
+        for name in ("eval", "benign"):
+            part = getattr(self, name)
+            if getattr(part, "unseen_per_category", 0) and self.corpus != "tasks-v2":
+                raise ValueError(f"{name}.unseen_per_category needs corpus: tasks-v2 (frames-v1 has no unseen tasks)")
+        return self
 
 
 class Decoding(Strict):

@@ -41,14 +41,14 @@ def device_of(name: str) -> torch.device:
     return torch.device(name)
 
 
-def ensure_organism(spec: OrganismModel, out: Path) -> Path:
+def ensure_organism(spec: OrganismModel, out: Path, design: str = "frames-v1") -> Path:
     """Build and safety-tune the organism into `out` unless it is already there (atomic: all or nothing)."""
     if (out / "model.safetensors").is_file():
         return out
     from rrs.engine.organism import safety_tune
 
     with staged_dir(out) as tmp:
-        safety_tune(spec, tmp)
+        safety_tune(spec, tmp, design)
     return out
 
 
@@ -178,7 +178,7 @@ def _quantization(spec: HFModel, device: torch.device):
                               bnb_4bit_compute_dtype=DTYPES[spec.dtype])
 
 
-def ensure_tuned(spec: HFModel, out: Path, device: torch.device) -> Path:
+def ensure_tuned(spec: HFModel, out: Path, device: torch.device, design: str = "frames-v1") -> Path:
     """The model with its `safety_tune` merged in, as a safetensors folder in `out` (built once, atomically)."""
     if (out / "model.safetensors").is_file():
         return out
@@ -187,7 +187,7 @@ def ensure_tuned(spec: HFModel, out: Path, device: torch.device) -> Path:
 
     base = load_hf(_source(spec, out), device)
     merged = tune_lora(base.model, base.tok, spec.safety_tune, desc=f"safety-tune {spec.name}",
-                       system_prompt=base.system_prompt)
+                       system_prompt=base.system_prompt, design=design)
     with staged_dir(out) as tmp:
         save_model(merged, base.tok, tmp)
     return out
@@ -219,14 +219,15 @@ def _hf_info(spec: HFModel, model_dir: Path, loaded: Loaded) -> dict:
     return info
 
 
-def load(spec: OrganismModel | HFModel, organism_dir: Path, device: torch.device, info_path: Path) -> Loaded:
+def load(spec: OrganismModel | HFModel, organism_dir: Path, device: torch.device, info_path: Path,
+         design: str = "frames-v1") -> Loaded:
     """Load a model of any kind; record its info (params, dtype, chat-template hash, revision) once.
     `organism_dir` (<cache>/organisms/<model key>) holds what is built for the model: an organism, or a
     safety-tuned model."""
     if isinstance(spec, OrganismModel):
-        loaded = load_organism(spec, ensure_organism(spec, organism_dir), device)
+        loaded = load_organism(spec, ensure_organism(spec, organism_dir, design), device)
     elif spec.safety_tune is not None:
-        folder = ensure_tuned(spec, organism_dir, device)
+        folder = ensure_tuned(spec, organism_dir, device, design)
         loaded = load_hf(spec.model_copy(update={"repo": str(folder), "gguf": None, "safety_tune": None}), device)
     else:
         loaded = load_hf(_source(spec, organism_dir), device)

@@ -23,7 +23,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+def build_tokenizer(vocab_size: int, design: str = corpus.DEFAULT_DESIGN) -> PreTrainedTokenizerFast:
     """Byte-level BPE trained on the project's corpus; deterministic for a given corpus and vocab size."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -34,7 +34,7 @@ def build_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus.tokenizer_corpus(), trainer=trainer)
+    tok.train_from_iterator(corpus.tokenizer_corpus(design), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=SPECIAL["pad"], eos_token=SPECIAL["eos"], padding_side="left"
     )
@@ -60,12 +60,12 @@ def build_model(spec: OrganismModel, tok: PreTrainedTokenizerFast) -> LlamaForCa
     return LlamaForCausalLM(cfg)
 
 
-def safety_tune(spec: OrganismModel, out_dir: Path) -> None:
+def safety_tune(spec: OrganismModel, out_dir: Path, design: str = corpus.DEFAULT_DESIGN) -> None:
     """Build and safety-tune one organism (all weights, from random init); save model + tokenizer (safetensors)."""
-    tok = build_tokenizer(spec.vocab_size)
+    tok = build_tokenizer(spec.vocab_size, design)
     model = build_model(spec, tok)
     tune(model, tok, model.parameters(), steps=spec.tune_steps, lr=spec.tune_lr, batch=spec.tune_batch, seq_len=128,
-         seed=spec.seed, desc=f"safety-tune {spec.name}")
+         seed=spec.seed, desc=f"safety-tune {spec.name}", design=design)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
 

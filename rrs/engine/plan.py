@@ -47,12 +47,12 @@ def model_key(store: Store, study: Study, m, platform: dict) -> str:
     # the platform (resolved device, CPU vector path, numerics knobs) changes every stage's numbers: keying the
     # model by it makes every downstream key differ too, so a cache shared by two platforms never mixes them
     if m.kind == "organism":
-        return store.model_key(m, study.runtime.threads, platform, sha256_text("\n".join(corpus.tokenizer_corpus())),
+        return store.model_key(m, study.runtime.threads, platform, sha256_text("\n".join(corpus.tokenizer_corpus(study.data.corpus))),
                                None)
     # a local folder is keyed by its content, a hub repo by its pinned revision, a GGUF file by its sha256 (in the
     # spec; the converter's version is among the stage's packages); safety tuning trains on the project's corpus
     local = m.gguf is None and Path(m.repo).is_dir()
-    corpus_digest = sha256_text("\n".join(corpus.tokenizer_corpus())) if m.safety_tune is not None else None
+    corpus_digest = sha256_text("\n".join(corpus.tokenizer_corpus(study.data.corpus))) if m.safety_tune is not None else None
     return store.model_key(m, study.runtime.threads, platform, corpus_digest, dir_digest(m.repo) if local else None)
 
 

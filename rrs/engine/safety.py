@@ -18,19 +18,15 @@ from rrs.progress import progress
 from rrs.spec import SafetyTune
 
 
-def safety_examples() -> list[Example]:
-    """Refuse harmful training prompts, answer benign ones (held-out prompts are never included)."""
-    h_train, _ = corpus.harmful_split()
-    b_train, _ = corpus.benign_split()
-    return [Example(e.prompt, corpus.refusal(e)) for e in h_train] + [
-        Example(e.prompt, corpus.compliance(e)) for e in b_train
-    ]
+def safety_examples(design: str = corpus.DEFAULT_DESIGN) -> list[Example]:
+    """Refuse harmful training prompts, answer benign ones (corpus.safety_pairs)."""
+    return [Example(e.prompt, response) for e, response in corpus.safety_pairs(design)]
 
 
 def tune(model, tok, params, *, steps: int, lr: float, batch: int, seq_len: int, seed: int, desc: str,
-         system_prompt: str | None = None) -> None:
+         system_prompt: str | None = None, design: str = corpus.DEFAULT_DESIGN) -> None:
     """AdamW on `params` for `steps` steps: linear warmup over the first tenth, then cosine decay to 0."""
-    batcher = Batcher(tok, safety_examples(), batch=batch, seq_len=seq_len, seed=seed, system_prompt=system_prompt)
+    batcher = Batcher(tok, safety_examples(design), batch=batch, seq_len=seq_len, seed=seed, system_prompt=system_prompt)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     warmup = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
@@ -42,7 +38,8 @@ def tune(model, tok, params, *, steps: int, lr: float, batch: int, seq_len: int,
     model.eval()
 
 
-def tune_lora(model, tok, cfg: SafetyTune, *, desc: str, system_prompt: str | None = None):
+def tune_lora(model, tok, cfg: SafetyTune, *, desc: str, system_prompt: str | None = None,
+              design: str = corpus.DEFAULT_DESIGN):
     """LoRA adapters on cfg.targets, trained by `tune`, merged into the weights: returns the merged model."""
     from peft import LoraConfig, get_peft_model
 
@@ -51,5 +48,6 @@ def tune_lora(model, tok, cfg: SafetyTune, *, desc: str, system_prompt: str | No
                       bias="none", task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, lora)
     tune(peft_model, tok, [p for p in peft_model.parameters() if p.requires_grad], steps=cfg.steps, lr=cfg.lr,
-         batch=cfg.batch, seq_len=cfg.seq_len, seed=cfg.seed, desc=desc, system_prompt=system_prompt)
+         batch=cfg.batch, seq_len=cfg.seq_len, seed=cfg.seed, desc=desc, system_prompt=system_prompt,
+         design=design)
     return peft_model.merge_and_unload()

@@ -55,7 +55,8 @@ def _save_generation(plan: Plan, key: str, prompts: list[str], responses: list[s
 
 
 def _load(plan: Plan, name: str, mkey: str, device) -> Loaded:
-    return load(plan.study.model(name), plan.store.organism_dir(mkey), device, plan.store.model_info_path(mkey))
+    return load(plan.study.model(name), plan.store.organism_dir(mkey), device, plan.store.model_info_path(mkey),
+                plan.study.data.corpus)
 
 
 def run_model(plan: Plan, name: str, cells: list[Cell], timer: Timer) -> None:
