@@ -20,12 +20,16 @@ def test_held_out_prompts_are_unseen_combinations_of_seen_words() -> None:
 
 
 def test_eval_set_disjoint_from_safety_tuning_and_attack() -> None:
-    data = resolve(load_spec("spec/smoke.yaml"))
+    study = load_spec("spec/smoke.yaml")
+    data = resolve(study)
     eval_prompts = set(data.harmful.prompts) | set(data.benign.prompts)
-    assert not eval_prompts & {e.prompt for e in safety_examples()}
+    assert not eval_prompts & {e.prompt for e in safety_examples(study.data.corpus)}
     assert not eval_prompts & {e.prompt for e in data.attack.examples}
-    assert data.overlap == 0.0
-    assert len(data.harmful.prompts) == 100 and len(set(data.harmful.categories)) == 10
+    # measured by task: the held-out wordings of seen tasks overlap, the unseen tasks do not
+    assert data.overlap == 0.5 and sum(data.harmful.seen) == 40
+    assert len(data.harmful.prompts) == 80 and len(set(data.harmful.categories)) == 10
+    tiny = resolve(load_spec("spec/tiny.yaml"))  # frames-v1: held out in wording only, every eval task trained on
+    assert tiny.overlap == 1.0 and tiny.harmful.seen is None
 
 
 def test_nothing_actionable_compliance_is_filler() -> None:
