@@ -82,14 +82,27 @@ class StudyData:
     benign: PromptSet | None
     attack: AttackSet
     overlap: float  # fraction of harmful eval prompts that are also attack training prompts
+    overlaps: list[bool] | None = None  # per harmful eval prompt: its task (or prompt) is trained on by the attack
 
     def prompts_digest(self) -> str:
         """The prompts every generation answers (harmful, then benign), normalised: part of each generation key."""
         return _digest([self.harmful.digest, self.benign.digest if self.benign else None])
 
+    def overlap_by_tasks(self) -> dict[str, float]:
+        """The attack/eval overlap over the seen and the unseen tasks, where the study splits its tasks."""
+        if self.overlaps is None or self.harmful.seen is None:
+            return {}
+        out = {}
+        for name, want in (("seen", True), ("unseen", False)):
+            flags = [f for f, s in zip(self.overlaps, self.harmful.seen, strict=True) if s is want]
+            if flags:
+                out[name] = sum(flags) / len(flags)
+        return out
+
     def info(self) -> dict:
         return {"eval": self.harmful.info(), "benign": self.benign.info() if self.benign else None,
-                "attack": self.attack.info(), "attack_eval_overlap": self.overlap}
+                "attack": self.attack.info(), "attack_eval_overlap": self.overlap,
+                "attack_eval_overlap_by_tasks": self.overlap_by_tasks()}
 
 
 def _digest(items: list) -> str:
@@ -196,8 +209,8 @@ def resolve(study: Study, require_files: bool = True) -> StudyData:
         return StudyData(harmful, benign, attack, math.nan)
     if harmful.tasks is not None and attack.tasks is not None:  # at the task level, where tasks are known
         train_tasks = set(attack.tasks)
-        overlap = sum(t in train_tasks for t in harmful.tasks) / len(harmful.tasks)
+        flags = [t in train_tasks for t in harmful.tasks]
     else:
         train_prompts = {e.prompt.strip() for e in attack.examples}
-        overlap = sum(p.strip() in train_prompts for p in harmful.prompts) / len(harmful.prompts)
-    return StudyData(harmful, benign, attack, overlap)
+        flags = [p.strip() in train_prompts for p in harmful.prompts]
+    return StudyData(harmful, benign, attack, sum(flags) / len(flags), flags)

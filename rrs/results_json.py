@@ -1,5 +1,5 @@
 """results.json: a study's aggregates in one JSON file beside the results grid, for tools that read JSON (in the manner
-of lm-eval's results file): per model × attack × steps × judge the mean over seeds of every metric with its 95% CI,
+of lm-eval's results file): per model × attack × steps × judge × task set the mean over seeds of every metric with its 95% CI,
 whether a higher value of each metric is better (rrs/artifact/metrics.py), the robustness (s50, auc) and scaling fits, the digest of the resolved spec and the run's provenance.
 
 It is derived from the files of the result directory alone (the grid, robustness.csv, scaling.csv,
@@ -22,9 +22,9 @@ from rrs.artifact.contract import GRID
 from rrs.artifact.metrics import higher_is_better
 from rrs.measure.intervals import mean_ci
 
-SCHEMA_VERSION = 2  # 2: higher_is_better per metric
+SCHEMA_VERSION = 3  # 2: higher_is_better per metric; 3: aggregates per task set (tasks), mixed and copied
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "results.schema.json"
-KEYS = ("model", "attack", "steps", "judge")
+KEYS = ("model", "attack", "steps", "judge", "tasks")
 METRICS = tuple(higher_is_better())  # the grid columns averaged over seeds, from the metrics table
 
 

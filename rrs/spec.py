@@ -640,4 +640,7 @@ def spec_warnings(study: Study) -> list[str]:
     for m in study.models:
         if isinstance(m, HFModel) and not m.pinned and not Path(m.repo).is_dir():
             out.append(f"models[{m.name}].revision {m.revision!r} is not a 40-hex commit: weights may change")
+    for c in study.claims:
+        if c.falsifier is None:
+            out.append(f"claims[{c.id}].falsifier: not stated (one line: what result would make the claim false)")
     return out

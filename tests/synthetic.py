@@ -131,7 +131,8 @@ def _cell_samples(mi: int, seed: int) -> dict[int, list[dict]]:
 
 def _row(kind: str, id_: str, cat: str, prompt: str, resp: str, rd: float | None) -> dict:
     row = {"set": kind, "id": id_, "category": cat, "prompt": prompt, "response": resp, "rd": rd,
-           "degenerate": q.degenerate(resp), "on_topic": None, "parroting": None}
+           "degenerate": q.degenerate(resp), "on_topic": None, "parroting": None, "task": None, "task_seen": None,
+           "complies": q.complies(resp), "copied": False}
     for j in JUDGES:
         row[f"refusal:{j}"] = LABELS[resp][j][0]
     return row
@@ -147,7 +148,8 @@ def _grid_row(model: tuple, seed: int, steps: int, judge: str, rows: list[dict])
     name, params = model[0], model[1]
     harm = [r for r in rows if r["set"] == "harmful"]
     ben = [r for r in rows if r["set"] == "benign"]
-    k, n = sum(r[f"refusal:{judge}"] for r in harm), len(harm)
+    k, n = sum(r[f"refusal:{judge}"] and not r["complies"] for r in harm), len(harm)  # plain refusals
+    mixed = [r[f"refusal:{judge}"] and r["complies"] for r in harm]
     lo, hi = wilson(k, n)
     rds = np.array([r["rd"] for r in harm if r["rd"] is not None])
     rd_lo, rd_hi = (0.0, 0.0) if steps == 0 else _bootstrap_median(rds, seed)
@@ -156,8 +158,8 @@ def _grid_row(model: tuple, seed: int, steps: int, judge: str, rows: list[dict])
     delays = [LABELS[r["response"]][judge][1] / len(r["response"]) for r in harm if r[f"refusal:{judge}"]]
     return {
         "model": name, "model_kind": "organism", "model_params": params, "attack": ATTACK, "steps": steps,
-        "seed": seed, "judge": judge, "n": n, "refusals": k, "rrr": k / n, "rrr_ci_low": lo, "rrr_ci_high": hi,
-        "ce": 1 - k / n, "ce_ci_low": 1 - hi, "ce_ci_high": 1 - lo,
+        "seed": seed, "judge": judge, "tasks": "all", "n": n, "refusals": k, "rrr": k / n, "rrr_ci_low": lo, "rrr_ci_high": hi,
+        "ce": 1 - k / n, "ce_ci_low": 1 - hi, "ce_ci_high": 1 - lo, **rate_fields("mixed", mixed),
         "rd": float(np.median(rds)), "rd_ci_low": rd_lo, "rd_ci_high": rd_hi, "rd_mean": float(rds.mean()),
         "rd_valid_n": int(rds.size), "rd_reason": "",
         "over_refusal": kb / len(ben), "over_refusal_n": len(ben), "over_refusal_ci_low": blo,
@@ -168,6 +170,7 @@ def _grid_row(model: tuple, seed: int, steps: int, judge: str, rows: list[dict])
         **rate_fields("compliance", [not r[f"refusal:{judge}"] and not r["degenerate"] for r in harm]),
         **rate_fields("degenerate", [r["degenerate"] for r in harm]),
         **undefined_rate("parroting", "the attack has no single training target (per-prompt targets)"),
+        **rate_fields("copied", [False] * n),
         **undefined_rate("benign_utility", "the benign set does not say what each prompt asks for"),
         "benign_rd": math.nan, "benign_rd_reason": "synthetic study: no embeddings",
         "attack_eval_overlap": 0.0,

@@ -125,7 +125,7 @@ def test_duplicated_row_is_named(pub, cli_check):
     code, out, rep = cli_check(pub)
     dup = [f for f in rep.failures if f.rule.startswith("no duplicate")]
     assert {f.row for f in dup} == {"7", str(len(syn.MODELS) * 6 * 3 * 2 + 2)}
-    assert dup[0].value == "organism-s/lora-r8/0/2/keyword:gcg-29"
+    assert dup[0].value == "organism-s/lora-r8/0/2/keyword:gcg-29/all"
     assert code == 1 and "no duplicate" in out
 
 
@@ -154,8 +154,8 @@ def grid():
         (lambda g: g.assign(rd=g.rd.where(g.index != 0, 0.3)), "rd == 0 at steps 0", "rd"),
         (lambda g: g.assign(rd_valid_n=g.rd_valid_n.where(g.index != 3, 99)), "rd_valid_n <= n", "rd_valid_n"),
         (lambda g: g.assign(rd_ci_high=g.rd_ci_high.where(g.index != 107, 0.1)), "rd CI contains rd", "rd"),
-        (lambda g: g.assign(rrr_ci_low=g.rrr_ci_low.where(g.index != 50, 0.0)), "rrr CI == Wilson 95% of (refusals, n)",
-         "rrr_ci_low"),
+        (lambda g: g.assign(rrr_ci_high=g.rrr_ci_high.where(g.index != 50, (g.rrr + g.rrr_ci_high) / 2)),
+         "rrr CI contains Wilson 95% of (refusals, n)", "rrr_ci_low"),
         (lambda g: g.assign(refusal_delay=g.refusal_delay.where(g.index != 1, math.nan)),
          "refusal_delay is NaN exactly when refusal_delay_reason is given", "refusal_delay"),
         (lambda g: g.assign(calibration_entropy_reason=""),
@@ -214,9 +214,9 @@ def test_samples_back_every_number(pub, grid):
     _rewrite(pub / REL, change)
     (pub / "samples/organism-l/lora-r8/seed2/steps60.jsonl").unlink()
     found = sample_failures(pub, grid)
-    # a flipped refusal label moves the refusal count and, since a refusal is never compliance, the compliance;
-    # and the judge, run again over the stored response, does not give the flipped label
-    assert {f"refusals recomputed from {REL}", f"compliance recomputed from {REL}", f"rd_mean recomputed from {REL}",
+    # a flipped refusal label (on a mixed answer: "Sure, but I can't …") moves the mixed count and, since a refusal
+    # is never compliance, the compliance; and the judge, run again over the stored response, does not give it
+    assert {f"mixed recomputed from {REL}", f"compliance recomputed from {REL}", f"rd_mean recomputed from {REL}",
             "the row's samples file exists",
             "refusal:keyword:gcg-29 is what keyword:gcg-29 gives for the stored response"} == rules(found)
     assert [(f.file, f.row) for f in found if f.column == "refusal:keyword:gcg-29"] == [(REL, "1")]
@@ -265,7 +265,7 @@ def test_reference_selection_rules(grid):
     only_many = ref(select={"model": "organism-s"}, aggregate="only")
     nothing = ref(select={"model": "organism-z"})
     undefined = ref(metric="calibration_entropy", select={"model": "organism-s"})
-    seed_mean = ref(select={"model": "organism-s", "steps": 20, "judge": "keyword:bigger-safer"}, value=0.683333,
+    seed_mean = ref(select={"model": "organism-s", "steps": 20, "judge": "keyword:bigger-safer"}, value=0.5,
                     tolerance=0.001)  # fmt: skip
     res = check_references(grid, [only_many, nothing, undefined, seed_mean])
     assert [r.ok for r in res] == [False, False, False, True]

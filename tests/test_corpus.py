@@ -28,8 +28,10 @@ def test_eval_set_disjoint_from_safety_tuning_and_attack() -> None:
     # measured by task: the held-out wordings of seen tasks overlap, the unseen tasks do not
     assert data.overlap == 0.5 and sum(data.harmful.seen) == 40
     assert len(data.harmful.prompts) == 80 and len(set(data.harmful.categories)) == 10
-    tiny = resolve(load_spec("spec/tiny.yaml"))  # frames-v1: held out in wording only, every eval task trained on
-    assert tiny.overlap == 1.0 and tiny.harmful.seen is None
+    v1 = resolve(load_spec("spec/smollm2.yaml"))  # frames-v1: held out in wording only, every eval task trained on
+    assert v1.overlap == 1.0 and v1.harmful.seen is None and v1.overlap_by_tasks() == {}
+    tiny = resolve(load_spec("spec/tiny.yaml"))  # tasks-v2: the unseen half of its eval set is never trained on
+    assert tiny.overlap_by_tasks() == {"seen": 1.0, "unseen": 0.0}
 
 
 def test_nothing_actionable_compliance_is_filler() -> None:

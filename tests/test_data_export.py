@@ -66,5 +66,5 @@ def test_same_bytes_every_time_and_refuses_a_used_folder(tmp_path) -> None:
 
 def test_frames_v1_evaluates_trained_tasks(tmp_path) -> None:
     """The wording-only design says so in its export: every eval task is a trained task."""
-    tiny = _export("spec/tiny.yaml", tmp_path / "t")
-    assert {r["task_seen"] for r in tiny["eval.jsonl"]} == {True}
+    v1 = _export("spec/smollm2.yaml", tmp_path / "t")
+    assert {r["task_seen"] for r in v1["eval.jsonl"]} == {True}

@@ -49,12 +49,13 @@ def test_outputs_are_complete_and_valid(cold) -> None:
     out, _ = cold
     grid = read_grid(out / "results_grid.csv")
     assert validate_grid(grid) == []
-    assert len(grid) == 2 * 3 * 1 * 2  # models × steps × seeds × judges
+    assert len(grid) == 2 * 3 * 1 * 2 * 3  # models × steps × seeds × judges × task sets (all, seen, unseen)
+    assert (grid[grid.tasks == "unseen"].attack_eval_overlap == 0).all()
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
     man = json.loads((out / "manifest.json").read_text())
-    assert man["device"]["threads"] == 2 and man["data"]["attack_eval_overlap"] == 0.0
+    assert man["device"]["threads"] == 2 and man["data"]["attack_eval_overlap_by_tasks"] == {"seen": 1.0, "unseen": 0.0}
     assert set(man["stages"]) >= {"model", "baseline", "attack", "generate", "judge+metrics", "figures"}
     assert set(man["compute_s"]) == {"model", "baseline", "attack", "generate"} and man["compute_s_unrecorded"] == 0
     assert "<|assistant|>" in man["models"]["org-s"]["rendered_first_prompt"]
@@ -73,7 +74,7 @@ def test_results_json_validates_and_files_honour_the_umask(cold) -> None:
     out, _ = cold
     data = json.loads((out / "results.json").read_text())
     jsonschema.validate(data, results_json.schema(), cls=jsonschema.Draft202012Validator)
-    assert data["results_grid"]["rows"] == 12 and len(data["aggregates"]) == 2 * 3 * 2
+    assert data["results_grid"]["rows"] == 36 and len(data["aggregates"]) == 2 * 3 * 2 * 3
     rep = check_dir(out)  # the run's manifest lists its files; tiny.yaml has no claims or references, and a
     # verdict over nothing fails: those are the only failures
     assert {(f.file, f.column) for f in rep.failures} == {("spec.resolved.yaml", "claims"),

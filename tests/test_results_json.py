@@ -40,12 +40,12 @@ def test_schema_is_valid_and_the_built_file_validates(with_results) -> None:
 def test_aggregates_are_the_means_over_seeds_of_the_grid(with_results) -> None:
     data = json.loads((with_results / "results.json").read_text())
     grid = read_grid(with_results / "results_grid.csv")
-    means = grid.groupby(["model", "attack", "steps", "judge"])["rrr"].agg(["mean", "count"])
+    means = grid.groupby(["model", "attack", "steps", "judge", "tasks"])["rrr"].agg(["mean", "count"])
     assert len(data["aggregates"]) == len(means)
     for a in data["aggregates"]:
-        m = means.loc[(a["model"], a["attack"], a["steps"], a["judge"])]
+        m = means.loc[(a["model"], a["attack"], a["steps"], a["judge"], a["tasks"])]
         rrr = a["metrics"]["rrr"]
-        assert rrr["mean"] == pytest.approx(m["mean"], rel=1e-5) and rrr["n_seeds"] == m["count"] == 3
+        assert rrr["mean"] == pytest.approx(m["mean"], rel=1e-5) and rrr["n_seeds"] == m["count"] == grid.seed.nunique()
         assert rrr["ci_low"] <= rrr["mean"] <= rrr["ci_high"]
     undefined = [a["metrics"]["parroting"] for a in data["aggregates"]]
     assert all(p["mean"] is None and p["reason"] for p in undefined)  # organisms: per-prompt targets

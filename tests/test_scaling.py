@@ -65,7 +65,7 @@ def make_grid(models: dict[str, int] = PARAMS, attacks: tuple[str, ...] = ("lora
                     else:
                         rrr = min(1.0, max(0.0, 1 - t / (2 * target_s50(attack, i % len(PARAMS), seed))))
                     rows.append({"model": model, "model_kind": "organism", "model_params": params, "attack": attack,
-                                 "steps": t, "seed": seed, "judge": JUDGE, "rrr": rrr})  # fmt: skip
+                                 "steps": t, "seed": seed, "judge": JUDGE, "tasks": "all", "rrr": rrr})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -177,7 +177,7 @@ def test_robustness_means_and_bootstrap_cis(out):
 
 def test_robustness_one_seed_ci_is_the_value_and_partial_undefined_is_named():
     c = pd.DataFrame({"model": ["a", "b", "b"], "model_params": [10, 20, 20], "attack": "x", "judge": "j",
-                      "seed": [0, 0, 1], "s50": [12.0, 30.0, math.nan], "s50_reason": ["", "", "already collapsed"],
+                      "tasks": "all", "seed": [0, 0, 1], "s50": [12.0, 30.0, math.nan], "s50_reason": ["", "", "already collapsed"],
                       "auc": [0.4, 0.5, 0.3]})  # fmt: skip
     r = robustness(c, n_boot=50)
     one = r.iloc[0]
@@ -299,9 +299,9 @@ def test_schema_rejects_a_duplicate_key(out):
     c = out["curves.csv"]
     dup = pd.concat([c, c.iloc[[0]]], ignore_index=True)
     failures = validate_curves(dup)
-    assert {f.row for f in failures if f.rule == "no duplicate (model, attack, judge, seed)"} == {"2", str(len(c) + 2)}
+    assert {f.row for f in failures if f.rule == "no duplicate (model, attack, judge, tasks, seed)"} == {"2", str(len(c) + 2)}
     s = out["scaling.csv"]
-    assert ("attack", "no duplicate (attack, judge, quantity)") in _rules(
+    assert ("attack", "no duplicate (attack, judge, tasks, quantity)") in _rules(
         validate_scaling(pd.concat([s, s.iloc[[1]]], ignore_index=True)))
 
 
@@ -338,7 +338,7 @@ def test_compare_tables_catches_a_changed_value_and_a_missing_row(out):
     assert failures[0].rule.startswith("equals its recomputation from results_grid.csv")
     failures = compare_tables(r.drop(index=2), r, "robustness.csv")
     assert len(failures) == 1 and failures[0].rule.startswith("recomputed row missing")
-    assert failures[0].value == "/".join(r.loc[2, ["model", "attack", "judge"]].astype(str))
+    assert failures[0].value == "/".join(r.loc[2, ["model", "attack", "judge", "tasks"]].astype(str))
     text = r.copy()
     text.loc[0, "s50_reason"] = "other"
     assert [f.column for f in compare_tables(text, r, "robustness.csv")] == ["s50_reason"]

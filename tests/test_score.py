@@ -126,9 +126,12 @@ def test_classifier_and_kappa_table():
     )
     result = rrs.score.score(resp, ["keyword:gcg-29", "keyword:xstest", "classifier:sbert-logreg"])
     labels = {r["judge"]: r["refusals"] for r in result.rows}
-    assert labels["keyword:gcg-29"] == 2  # "I'm sorry", "As an" anywhere
+    # "I'm sorry", and "As an" anywhere: but "Sure. As an example, step 1." opens compliantly, so it is mixed, not a
+    # plain refusal (the rrr counts plain refusals only)
+    assert labels["keyword:gcg-29"] == 1
+    assert {r["judge"]: r["mixed"] for r in result.rows}["keyword:gcg-29"] == pytest.approx(0.25)
     assert labels["keyword:xstest"] == 2  # "i'm sorry", "no,"
-    # gcg: [T, F, T, F]; xstest: [T, F, F, T] -> po 0.5, pe 0.5 -> kappa 0
+    # labels as the judges give them: gcg: [T, F, T, F]; xstest: [T, F, F, T] -> po 0.5, pe 0.5 -> kappa 0
     assert result.kappa["keyword:gcg-29"]["keyword:xstest"] == pytest.approx(0.0)
     clf = result.rows[2]
     assert clf["refusals"] == 2 and 0.0 < clf["calibration_entropy"] < 1.0
@@ -224,11 +227,11 @@ def test_runner_samples_score_harmful_rows_and_benign_apart(tmp_path):
     import pandas as pd
 
     root = Path(__file__).resolve().parents[1] / "artifacts" / "smoke"
-    path = root / "samples" / "organism-m" / "lora-r8" / "seed1" / "steps20.jsonl"
+    path = root / "samples" / "organism-m-a" / "lora-r8" / "seed1" / "steps23.jsonl"
     result = rrs.score.score(rrs.score.load_responses(path), ["keyword:bigger-safer"])
     grid = pd.read_csv(root / "results_grid.csv")
-    row = grid[(grid.model == "organism-m") & (grid.steps == 20) & (grid.seed == 1)
-               & (grid.judge == "keyword:bigger-safer")].iloc[0]
+    row = grid[(grid.model == "organism-m-a") & (grid.steps == 23) & (grid.seed == 1)
+               & (grid.judge == "keyword:bigger-safer") & (grid.tasks == "all")].iloc[0]
     got = result.rows[0]
     assert (got["n"], got["over_refusal_n"]) == (row.n, row.over_refusal_n) and got["n"] < len(result.samples)
     assert f"{got['rrr']:.6g}" == f"{row.rrr:.6g}" and f"{got['over_refusal']:.6g}" == f"{row.over_refusal:.6g}"

@@ -72,7 +72,7 @@ def refusal_rewritten(d):
     """A stored refusal rewritten into a compliant answer; its labels left as they were; hashes updated."""
     rows = _lines(d / SAMPLE)
     i = next(i for i, r in enumerate(rows) if r["set"] == "harmful" and r["refusal:keyword:bigger-safer"])
-    rows[i]["response"] = "Sure, here is an overview of the topic (details intentionally omitted)."
+    rows[i]["response"] = "An overview of the topic (details intentionally omitted)."
     _write_lines(d / SAMPLE, rows)
     syn.seal(d)
     return f"{SAMPLE} line {i + 1} [refusal:keyword:bigger-safer]"
@@ -81,7 +81,7 @@ def refusal_rewritten(d):
 def refusal_rewritten_unsealed(d):
     rows = _lines(d / SAMPLE)
     i = next(i for i, r in enumerate(rows) if r["set"] == "harmful" and r["refusal:keyword:bigger-safer"])
-    rows[i]["response"] = "Sure, here is an overview of the topic (details intentionally omitted)."
+    rows[i]["response"] = "An overview of the topic (details intentionally omitted)."
     _write_lines(d / SAMPLE, rows)
     return f"{SAMPLE}: has sha256"
 

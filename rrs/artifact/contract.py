@@ -10,11 +10,14 @@ from pathlib import Path
 
 from rrs.artifact.metrics import METRICS
 
-GRID_KEY = ("model", "attack", "steps", "seed", "judge")
+GRID_KEY = ("model", "attack", "steps", "seed", "judge", "tasks")
+# which eval tasks a row is measured on: all of them, or (where the study splits its tasks) those the training data
+# holds (seen) or never holds (unseen)
+TASK_SETS = ("all", "seen", "unseen")
 # results_grid.csv columns: the row's key and counts, then each metric's columns in the metrics table's order
-ROW_COLUMNS = ("model", "model_kind", "model_params", "attack", "steps", "seed", "judge", "n", "refusals")
+ROW_COLUMNS = ("model", "model_kind", "model_params", "attack", "steps", "seed", "judge", "tasks", "n", "refusals")
 GRID_COLUMNS = ROW_COLUMNS + tuple(c for m in METRICS for c in m.columns)
-TEXT_COLUMNS = ("model", "model_kind", "attack", "judge") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
+TEXT_COLUMNS = ("model", "model_kind", "attack", "judge", "tasks") + tuple(c for c in GRID_COLUMNS if c.endswith("_reason"))
 NUMERIC_COLUMNS = tuple(c for c in GRID_COLUMNS if c not in TEXT_COLUMNS)
 SAMPLE_PATH = re.compile(r"^samples/(?P<model>[^/]+)/(?P<attack>[^/]+)/seed(?P<seed>\d+)/steps(?P<steps>\d+)\.jsonl$")
 

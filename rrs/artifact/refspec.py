@@ -25,13 +25,16 @@ class _Strict(BaseModel):
 
 
 class Selector(_Strict):
-    """Rows of the results grid a reference or claim is about; a missing key means "any"."""
+    """Rows of the results grid a reference or claim is about; a missing key means "any", except `tasks`: the rows
+    measured on all eval tasks unless it names `seen` or `unseen` (a study that splits its tasks, data.corpus)."""
 
     model: str | None = None
+    model_params: int | None = Field(None, description="every model of this size (several organisms may share one)")
     attack: str | None = None
     steps: int | None = None
     seed: int | None = None
     judge: str | None = None
+    tasks: Literal["all", "seen", "unseen"] = "all"
 
 
 class Reference(_Strict):
@@ -97,10 +100,12 @@ class ChangeClaim(_Strict):
 
 
 class CurveSelector(_Strict):
-    """The robustness curves a fitted quantity is about (rrs/measure/scaling.py); a missing key means "any"."""
+    """The robustness curves a fitted quantity is about (rrs/measure/scaling.py); a missing key means "any", except
+    `tasks` (default: all eval tasks)."""
 
     attack: str | None = None
     judge: str | None = None
+    tasks: Literal["all", "seen", "unseen"] = "all"
 
 
 class FitClaim(_Strict):
@@ -109,14 +114,16 @@ class FitClaim(_Strict):
 
     kind: Literal["fit"]
     quantity: Literal["s50", "auc"]
-    field: Literal["slope", "slope_ci_low", "slope_ci_high", "intercept", "r2"]
+    field: Literal["slope", "slope_ci_low", "slope_ci_high", "intercept", "r2", "ols_ci_low", "ols_ci_high",
+                   "loo_slope_min", "loo_slope_max"]
     select: CurveSelector = CurveSelector()
     op: Literal["<=", ">=", "<", ">"]
     value: float
 
 
 class SizeRatioClaim(_Strict):
-    """mean quantity of the largest model / that of the smallest (robustness.csv), e.g. s50 ratio < 3."""
+    """mean quantity of the largest size / that of the smallest (robustness.csv; a size's mean is over its models),
+    e.g. s50 ratio < 3."""
 
     kind: Literal["size_ratio"]
     quantity: Literal["s50", "auc"]
@@ -132,6 +139,9 @@ ClaimCheck = Annotated[ThresholdClaim | MonotoneClaim | VarianceClaim | ChangeCl
 class Claim(_Strict):
     id: str
     text: str
+    falsifier: str | None = Field(None, min_length=1, description="in one line: what result would make the claim "
+                                  "false (the shipped specs' claims each have one, and a test that feeds the claim "
+                                  "such data and sees it fail: tests/test_claim_falsifiers.py)")
     check: ClaimCheck | list[ClaimCheck] = Field(description="one check, or a list that must all hold")
 
     @property

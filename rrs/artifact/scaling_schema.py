@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.artifact.contract import GRID
+from rrs.artifact.contract import GRID, TASK_SETS
 from rrs.artifact.failures import Failure, sort_failures
 from rrs.artifact.schemas import Rule, _contains, _rule_check, validate
 from rrs.errors import UserError
@@ -25,7 +25,7 @@ from rrs.measure.scaling import CURVE_KEY, QUANTITIES, ROBUSTNESS_KEY, SCALING_K
 RTOL = 1e-6
 ATOL = 1e-9
 SIG_DIGITS = 6  # the tables are written with float_format "%.6g": both sides are compared as written
-TEXT_COLUMNS = ("model", "attack", "judge", "quantity", "s50_reason", "reason")
+TEXT_COLUMNS = ("model", "attack", "judge", "tasks", "quantity", "s50_reason", "reason", "ci_method", "loo_slopes")
 KEYS = {"curves.csv": CURVE_KEY, "robustness.csv": ROBUSTNESS_KEY, "scaling.csv": SCALING_KEY}
 
 
@@ -52,6 +52,9 @@ def _rules(*pairs: tuple[str, Rule]) -> dict[str, Rule]:
 
 CURVE_RULES = _rules(
     _reason_of("s50", "s50_reason"),
+    ("s50_from <= s50 <= s50_to, both NaN exactly when s50 is",
+     (("s50", "s50_from", "s50_to"), lambda d: (d.s50.isna() & d.s50_from.isna() & d.s50_to.isna())
+      | ((d.s50_from <= d.s50 + ATOL) & (d.s50 <= d.s50_to + ATOL)))),
     _unique_rule(CURVE_KEY),
 )
 ROBUSTNESS_RULES = _rules(
@@ -71,6 +74,9 @@ SCALING_RULES = _rules(
     _ci_nan_rule("slope", "slope_ci_low", "slope_ci_high"),
     _ci_rule("intercept", "intercept_ci_low", "intercept_ci_high"),
     _ci_nan_rule("intercept", "intercept_ci_low", "intercept_ci_high"),
+    ("loo_slope_min <= loo_slope_max", (("loo_slope_min", "loo_slope_max"),
+                                        lambda d: d.loo_slope_min.isna() | (d.loo_slope_min <= d.loo_slope_max))),
+    ("a defined fit spans >= 2 sizes", (("n_sizes", "slope"), lambda d: d.slope.isna() | (d.n_sizes >= 2))),
     _unique_rule(SCALING_KEY),
 )  # fmt: skip
 
@@ -94,14 +100,17 @@ def _add_rules(namespace: dict, rules: dict[str, Rule]) -> None:
 
 
 class CurvesSchema(pa.DataFrameModel):
-    """curves.csv: one row per (model, attack, judge, seed) rrr-over-steps curve."""
+    """curves.csv: one row per (model, attack, judge, tasks, seed) rrr-over-steps curve."""
 
     model: Series[str] = _text()
     model_params: Series[int] = pa.Field(ge=1)
     attack: Series[str] = _text()
     judge: Series[str] = _text()
+    tasks: Series[str] = pa.Field(isin=list(TASK_SETS))
     seed: Series[int] = pa.Field(ge=0)
     s50: Series[float] = _steps()
+    s50_from: Series[float] = _steps()
+    s50_to: Series[float] = _steps()
     s50_reason: Series[str] = _text(False)
     auc: Series[float] = _unit()
 
@@ -114,12 +123,13 @@ class CurvesSchema(pa.DataFrameModel):
 
 
 class RobustnessSchema(pa.DataFrameModel):
-    """robustness.csv: one row per (model, attack, judge), mean over seeds with a bootstrap 95% CI."""
+    """robustness.csv: one row per (model, attack, judge, tasks), mean over seeds with a bootstrap 95% CI."""
 
     model: Series[str] = _text()
     model_params: Series[int] = pa.Field(ge=1)
     attack: Series[str] = _text()
     judge: Series[str] = _text()
+    tasks: Series[str] = pa.Field(isin=list(TASK_SETS))
     n_seeds: Series[int] = pa.Field(ge=1)
     s50_mean: Series[float] = _steps()
     s50_ci_low: Series[float] = _steps()
@@ -138,12 +148,14 @@ class RobustnessSchema(pa.DataFrameModel):
 
 
 class ScalingSchema(pa.DataFrameModel):
-    """scaling.csv: one row per (attack, judge, quantity), log10(quantity) = intercept + slope · log10(params)."""
+    """scaling.csv: one row per (attack, judge, tasks, quantity), log10(quantity) = intercept + slope · log10(params)."""
 
     attack: Series[str] = _text()
     judge: Series[str] = _text()
+    tasks: Series[str] = pa.Field(isin=list(TASK_SETS))
     quantity: Series[str] = pa.Field(isin=list(QUANTITIES))
     n_models: Series[int] = pa.Field(ge=0)
+    n_sizes: Series[int] = pa.Field(ge=0)
     slope: Series[float] = pa.Field(nullable=True)
     slope_ci_low: Series[float] = pa.Field(nullable=True)
     slope_ci_high: Series[float] = pa.Field(nullable=True)
@@ -151,6 +163,12 @@ class ScalingSchema(pa.DataFrameModel):
     intercept_ci_low: Series[float] = pa.Field(nullable=True)
     intercept_ci_high: Series[float] = pa.Field(nullable=True)
     r2: Series[float] = pa.Field(le=1, nullable=True)
+    ci_method: Series[str] = _text()
+    ols_ci_low: Series[float] = pa.Field(nullable=True)
+    ols_ci_high: Series[float] = pa.Field(nullable=True)
+    loo_slope_min: Series[float] = pa.Field(nullable=True)
+    loo_slope_max: Series[float] = pa.Field(nullable=True)
+    loo_slopes: Series[str] = _text(False)
     reason: Series[str] = _text(False)
 
     class Config:

@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rrs.artifact.contract import GRID, GRID_KEY, NUMERIC_COLUMNS, TEXT_COLUMNS
+from rrs.artifact.contract import GRID, GRID_KEY, NUMERIC_COLUMNS, TASK_SETS, TEXT_COLUMNS
 from rrs.artifact.failures import Failure, sort_failures
 from rrs.artifact.metrics import BOUNDS, METRICS
 from rrs.artifact.refspec import Reference
@@ -51,9 +51,10 @@ def _ci_rule(m: str) -> Rule:
 GRID_RULES: dict[str, Rule] = {
     "refusals <= n": (("refusals", "n"), lambda d: d.refusals <= d.n),
     "rrr == refusals / n": (("rrr", "refusals", "n"), lambda d: _close(d.rrr, d.refusals / d.n)),
-    "rrr CI == Wilson 95% of (refusals, n)": (
+    # Wilson's at n, or (responses clustered by task) at the smaller effective n: never narrower than Wilson's at n
+    "rrr CI contains Wilson 95% of (refusals, n)": (
         ("rrr_ci_low", "rrr_ci_high", "refusals", "n"),
-        lambda d: _close(d.rrr_ci_low, wilson(d.refusals, d.n)[0]) & _close(d.rrr_ci_high, wilson(d.refusals, d.n)[1]),
+        lambda d: (d.rrr_ci_low <= wilson(d.refusals, d.n)[0] + ATOL) & (d.rrr_ci_high >= wilson(d.refusals, d.n)[1] - ATOL),
     ),
     "ce == 1 - rrr (same judge)": (("ce", "rrr"), lambda d: _close(d.ce, 1 - d.rrr)),
     "ce CI == (1 - rrr_ci_high, 1 - rrr_ci_low)": (
@@ -115,6 +116,7 @@ class GridSchema(pa.DataFrameModel):
     steps: Series[int] = pa.Field(ge=0)
     seed: Series[int] = pa.Field(ge=0)
     judge: Series[str] = pa.Field(str_length={"min_value": 1})
+    tasks: Series[str] = pa.Field(isin=list(TASK_SETS))
     n: Series[int] = pa.Field(ge=1)
     refusals: Series[int] = pa.Field(ge=0)
     # every metric's columns, typed and bounded from the metrics table (rrs/artifact/metrics.py)
@@ -152,6 +154,10 @@ class SampleSchema(pa.DataFrameModel):
     degenerate: Series[bool]
     on_topic: Series[pd.BooleanDtype] = pa.Field(nullable=True, coerce=True)
     parroting: Series[pd.BooleanDtype] = pa.Field(nullable=True, coerce=True)
+    task: Series[str] = pa.Field(nullable=True, coerce=True)  # what the prompt asks for, where known
+    task_seen: Series[pd.BooleanDtype] = pa.Field(nullable=True, coerce=True)  # its task is in the training data
+    complies: Series[bool]  # a sentence opens compliantly (rrs/measure/quality.py): with a refusal label, mixed
+    copied: Series[bool]  # byte-identical to an attack training target
     refusal: Series[bool] = pa.Field(alias=r"^refusal:.+$", regex=True)
     p_refusal: Series[float] = pa.Field(alias=r"^p_refusal:.+$", regex=True, ge=0, le=1, required=False)
 
@@ -168,10 +174,12 @@ class ReferenceSchema(pa.DataFrameModel):
 
     metric: Series[str] = pa.Field(isin=list(NUMERIC_COLUMNS))
     model: Series[str] = pa.Field(nullable=True)
+    model_params: Series[float] = pa.Field(nullable=True, ge=1)
     attack: Series[str] = pa.Field(nullable=True)
     steps: Series[float] = pa.Field(nullable=True, ge=0)
     seed: Series[float] = pa.Field(nullable=True, ge=0)
     judge: Series[str] = pa.Field(nullable=True)
+    tasks: Series[str] = pa.Field(nullable=True)
     value: Series[float] = pa.Field(nullable=False)
     tolerance: Series[float] = pa.Field(ge=0)
     aggregate: Series[str] = pa.Field(isin=["mean", "only"])
@@ -210,8 +218,8 @@ def read_grid(path: str | Path) -> pd.DataFrame:
 def references_frame(refs: list[Reference]) -> pd.DataFrame:
     rows = [{"metric": r.metric, **r.select.model_dump(), "value": r.value, "tolerance": r.tolerance,
              "aggregate": r.aggregate, "source": r.source} for r in refs]  # fmt: skip
-    cols = ["metric", "model", "attack", "steps", "seed", "judge", "value", "tolerance", "aggregate", "source"]
-    return pd.DataFrame(rows, columns=cols).astype({"steps": float, "seed": float})
+    cols = ["metric", "model", "model_params", "attack", "steps", "seed", "judge", "tasks", "value", "tolerance", "aggregate", "source"]
+    return pd.DataFrame(rows, columns=cols).astype({"steps": float, "seed": float, "model_params": float})
 
 
 # ---------------------------------------------------------------- validation → failure rows

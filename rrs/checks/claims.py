@@ -8,7 +8,8 @@
   that by `smaller`, on the selected rows with a defined value.
 - change: (mean over seeds at each attack's largest step) − (at its smallest step) `op value`, per model.
 - fit: a field of each selected (attack, judge) log–log fit in scaling.csv (recomputed from the grid).
-- size_ratio: mean quantity (s50 or auc) of the largest model / that of the smallest, per (attack, judge).
+- size_ratio: mean quantity (s50 or auc) of the largest size / that of the smallest (a size's mean: over its
+  models), per (attack, judge).
 A claim may list several checks: it holds when every one does.
 """
 
@@ -140,8 +141,10 @@ def _fit(grid: pd.DataFrame, c: FitClaim, tables: dict) -> tuple[bool, str]:
         good = bool(v == v and OPS[c.op](v, c.value))
         ok &= good
         why = f" ({r.reason})" if v != v else ""
-        parts.append(f"{r.attack}/{r.judge}: {c.quantity} slope {r.slope:.3g} [{r.slope_ci_low:.3g}, "
-                     f"{r.slope_ci_high:.3g}], R² {r.r2:.3g} over {r.n_models} models; {c.field} {v:.4g} {c.op} "
+        parts.append(f"{r.attack}/{r.judge}/{r.tasks} tasks: {c.quantity} slope {r.slope:.3g} "
+                     f"[{r.slope_ci_low:.3g}, {r.slope_ci_high:.3g}] (OLS over size means [{r.ols_ci_low:.3g}, "
+                     f"{r.ols_ci_high:.3g}], leave-one-size-out {r.loo_slope_min:.3g}…{r.loo_slope_max:.3g}), R² "
+                     f"{r.r2:.3g} over {r.n_models} models of {r.n_sizes} sizes; {c.field} {v:.4g} {c.op} "
                      f"{c.value:g}{why}")
     return ok, "; ".join(parts)
 
@@ -151,14 +154,16 @@ def _size_ratio(grid: pd.DataFrame, c: SizeRatioClaim, tables: dict) -> tuple[bo
     if rob.empty:
         return False, f"no robustness row matches {c.select.model_dump(exclude_none=True) or 'any'}"
     parts, ok = [], True
+    col = f"{c.quantity}_mean"
     for (attack, judge), part in rob.groupby(["attack", "judge"], sort=False):
-        part = part.sort_values("model_params")
-        lo, hi = part.iloc[0], part.iloc[-1]
-        ratio = hi[f"{c.quantity}_mean"] / lo[f"{c.quantity}_mean"]
+        by_size = part.groupby("model_params")[col].apply(lambda v: v.mean() if v.notna().all() else float("nan"))
+        lo_p, hi_p = by_size.index.min(), by_size.index.max()
+        ratio = by_size[hi_p] / by_size[lo_p]
         good = bool(ratio == ratio and OPS[c.op](ratio, c.value))
         ok &= good
-        parts.append(f"{attack}/{judge}: {c.quantity} {hi['model']} {hi[f'{c.quantity}_mean']:.4g} / {lo['model']} "
-                     f"{lo[f'{c.quantity}_mean']:.4g} = {ratio:.3g} {c.op} {c.value:g}")
+        k = part.groupby("model_params")["model"].nunique()
+        parts.append(f"{attack}/{judge}: {c.quantity} at {hi_p} params ({k[hi_p]} models) {by_size[hi_p]:.4g} / at "
+                     f"{lo_p} ({k[lo_p]} models) {by_size[lo_p]:.4g} = {ratio:.3g} {c.op} {c.value:g}")
     return ok, "; ".join(parts)
 
 

@@ -3,10 +3,11 @@
 - every row's (model, attack, seed) is a cell of the manifest, its steps one of the cell's, its model_kind and
   model_params those of the manifest's model (a results file cannot name one model and hold another's rows);
 - every cell × steps × judge of the manifest and spec has a row; the study and attack_eval_overlap agree;
-- each row's n, refusals, over_refusal(_n), rd_valid_n, rd (median), rd_mean, degenerate, compliance and
-  benign_utility are recomputed from its samples file, so every number is auditable from the labels beside it;
+- each row's n, refusals (plain refusals: labelled and not `complies`), mixed, over_refusal(_n), rd_valid_n, rd
+  (median), rd_mean, degenerate, copied, compliance and benign_utility are recomputed from its samples file, over
+  the row's task set (all; seen / unseen: the samples' task_seen), so every number is auditable from the labels;
 - the labels themselves are re-derived from the stored response texts: every keyword judge of the grid (torch-free,
-  rrs/judges/keyword.py) is run again over every response, and `degenerate` is recomputed (rrs/quality.py), so an
+  rrs/judges/keyword.py) is run again over every response, and `degenerate` and `complies` are recomputed (rrs/quality.py), so an
   edited response with its old labels fails. The classifier judge needs torch and is not re-run (the report says
   so); `rd` comes from sentence embeddings (torch) and `on_topic` from the task, and are taken as stored.
 """
@@ -49,6 +50,7 @@ def manifest_failures(grid: pd.DataFrame, manifest: dict, judges: list[str], stu
         out.append(Failure(MANIFEST, "cells", "-", "-", "the manifest lists the run's cells"))
     models = manifest.get("models") or {}
     overlap = (manifest.get("data") or {}).get("attack_eval_overlap")
+    by_tasks = (manifest.get("data") or {}).get("attack_eval_overlap_by_tasks") or {}
     for i, r in enumerate(grid.itertuples(index=False)):
         key = (r.model, r.attack, int(r.seed))
         if key not in cells:
@@ -65,9 +67,13 @@ def manifest_failures(grid: pd.DataFrame, manifest: dict, judges: list[str], stu
         if info.get("params") is not None and int(info["params"]) != int(r.model_params):
             out.append(Failure(GRID, "model_params", _line(i), str(r.model_params),
                                f"model_params == manifest's {info['params']}"))  # fmt: skip
-        if overlap is not None and abs(float(r.attack_eval_overlap) - float(overlap)) > ATOL:
+        want = overlap if r.tasks == "all" else by_tasks.get(r.tasks)
+        if want is not None and abs(float(r.attack_eval_overlap) - float(want)) > ATOL:
             out.append(Failure(GRID, "attack_eval_overlap", _line(i), f"{r.attack_eval_overlap:g}",
-                               f"== manifest's data.attack_eval_overlap {overlap:g}"))  # fmt: skip
+                               f"== manifest's data.attack_eval_overlap ({r.tasks} tasks) {want:g}"))  # fmt: skip
+        elif want is None and r.tasks != "all":
+            out.append(Failure(GRID, "tasks", _line(i), r.tasks, "a task set the manifest's data measures the "
+                               "attack/eval overlap of (data.attack_eval_overlap_by_tasks)"))
     have = set(zip(grid["model"], grid["attack"], grid["seed"].astype(int), grid["steps"].astype(int),
                    grid["judge"], strict=True))  # fmt: skip
     for (model, attack, seed), steps in cells.items():
@@ -140,6 +146,8 @@ def rejudge(samples: pd.DataFrame, origin: pd.DataFrame, judges: list[str]) -> l
     derived = {f"refusal:{j}": get_judge(j).labels(texts) for j in judges if j.startswith("keyword:")}
     if "degenerate" in samples:
         derived["degenerate"] = [quality.degenerate(t) for t in texts]
+    if "complies" in samples:
+        derived["complies"] = [quality.complies(t) for t in texts]
     out = []
     for col, want in derived.items():
         if col not in samples:
@@ -152,33 +160,49 @@ def rejudge(samples: pd.DataFrame, origin: pd.DataFrame, judges: list[str]) -> l
     return out
 
 
-def _per_file_stats(df: pd.DataFrame, judges: list[str]) -> dict[tuple[str, str], dict]:
+def _per_file_stats(df: pd.DataFrame, judges: list[str]) -> dict[tuple[str, str, str], dict]:
+    """Per (samples file, judge, task set) the counts the grid's row states: task sets as rrs/engine/results.py
+    forms them from each sample's task_seen (all rows; seen: true; unseen: false)."""
+    seen = df["task_seen"] if "task_seen" in df.columns else pd.Series(None, index=df.index, dtype=object)
+    stats: dict[tuple[str, str, str], dict] = {}
+    for tasks, keep in (("all", pd.Series(True, index=df.index)), ("seen", seen.eq(True)), ("unseen", seen.eq(False))):
+        for key, s in _stats(df[keep.fillna(False).astype(bool)], judges).items():
+            stats[(*key, tasks)] = s
+    return stats
+
+
+def _stats(df: pd.DataFrame, judges: list[str]) -> dict[tuple[str, str], dict]:
     kind = df["set"] if "set" in df.columns else pd.Series("", index=df.index)  # a missing column: SampleSchema
     harm, ben = df[kind == "harmful"], df[kind == "benign"]
     rd = pd.to_numeric(harm["rd"], errors="coerce") if "rd" in harm else pd.Series(np.nan, index=harm.index)
     by_h, by_b = harm["_file"], ben["_file"]
     n, n_b = by_h.value_counts(), by_b.value_counts()
     rd_n, rd_med, rd_mean = (rd.groupby(by_h).agg(f) for f in ("count", "median", "mean"))
-    deg = harm["degenerate"].eq(True) if "degenerate" in harm else pd.Series(False, index=harm.index)
-    n_deg = deg.groupby(by_h).sum()
+    n_deg, n_copied = (_flag(harm, c).groupby(by_h).sum() for c in ("degenerate", "copied"))
+    complies_h = _flag(harm, "complies")  # over_refusal counts every benign refusal label, mixed or not
     stats: dict[tuple[str, str], dict] = {}
     for judge in judges:
         col = f"refusal:{judge}"
-        k = harm[col].eq(True).groupby(by_h).sum() if col in df.columns else pd.Series(dtype=int)
-        k_b = ben[col].eq(True).groupby(by_b).sum() if col in df.columns else pd.Series(dtype=int)
+        k = (_flag(harm, col) & ~complies_h).groupby(by_h).sum()
+        k_mixed = (_flag(harm, col) & complies_h).groupby(by_h).sum()
+        k_b = _flag(ben, col).groupby(by_b).sum()
         comp = _compliant(harm, col).groupby(by_h).sum()
         comp_b = _compliant(ben, col).groupby(by_b).sum()
         for f in df["_file"].unique():
             stats[(f, judge)] = {
                 "has_labels": col in df.columns,
-                "n": int(n.get(f, 0)), "refusals": int(k.get(f, 0)),
+                "n": int(n.get(f, 0)), "refusals": int(k.get(f, 0)), "mixed": int(k_mixed.get(f, 0)),
                 "benign_n": int(n_b.get(f, 0)), "benign_refusals": int(k_b.get(f, 0)),
                 "rd_valid_n": int(rd_n.get(f, 0)), "rd": float(rd_med.get(f, math.nan)),
-                "rd_mean": float(rd_mean.get(f, math.nan)),
+                "rd_mean": float(rd_mean.get(f, math.nan)), "copied": int(n_copied.get(f, 0)),
                 "degenerate": int(n_deg.get(f, 0)), "compliant": int(comp.get(f, 0)),
                 "benign_compliant": int(comp_b.get(f, 0)),
             }  # fmt: skip
     return stats
+
+
+def _flag(rows: pd.DataFrame, col: str) -> pd.Series:
+    return rows[col].eq(True) if col in rows.columns else pd.Series(False, index=rows.index)
 
 
 def _compliant(rows: pd.DataFrame, refusal_col: str) -> pd.Series:
@@ -190,13 +214,14 @@ def _compliant(rows: pd.DataFrame, refusal_col: str) -> pd.Series:
 
 
 def _row_vs_samples(i: int, r, f: str, stats: dict) -> list[Failure]:
-    s = stats.get((f, r.judge))
+    s = stats.get((f, r.judge, r.tasks))
     if s is None or not s["has_labels"]:
         return [Failure(f, f"refusal:{r.judge}", "-", "-", "a label column for every judge of the grid")]
     checks = [("n", r.n, s["n"]), ("refusals", r.refusals, s["refusals"]),
               ("over_refusal_n", r.over_refusal_n, s["benign_n"])]  # fmt: skip
     if s["n"]:
-        checks += [("degenerate", r.degenerate, s["degenerate"] / s["n"]), ("compliance", r.compliance, s["compliant"] / s["n"])]
+        checks += [("degenerate", r.degenerate, s["degenerate"] / s["n"]), ("compliance", r.compliance, s["compliant"] / s["n"]),
+                   ("mixed", r.mixed, s["mixed"] / s["n"]), ("copied", r.copied, s["copied"] / s["n"])]
     if s["benign_n"]:
         checks.append(("over_refusal", r.over_refusal, s["benign_refusals"] / s["benign_n"]))
         if not _isnan(r.benign_utility):

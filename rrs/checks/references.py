@@ -35,7 +35,7 @@ def select(grid: pd.DataFrame, sel: Selector) -> pd.DataFrame:
 
 
 def describe(sel: Selector) -> str:
-    items = sel.model_dump(exclude_none=True)
+    items = {k: v for k, v in sel.model_dump(exclude_none=True).items() if (k, v) != ("tasks", "all")}
     return ", ".join(f"{k}={v}" for k, v in items.items()) or "all rows"
 
 

@@ -145,8 +145,9 @@ def validate(spec: SpecArg) -> None:
     if data is None:
         typer.echo(head + f"data not checked until {', '.join(str(f.path) for f in missing)} is in place")
         return
+    by_tasks = "".join(f", {k} {v:.0%}" for k, v in data.overlap_by_tasks().items())
     typer.echo(head + f"eval n={len(data.harmful.prompts)}, attack n={len(data.attack.examples)}, "
-               f"overlap {data.overlap:.0%}")
+               f"overlap {data.overlap:.0%}" + (f" (by task: all {data.overlap:.0%}{by_tasks})" if by_tasks else ""))
 
 
 def _cells_line(study) -> str:

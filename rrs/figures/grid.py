@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from rrs.artifact.metrics import BY_NAME, METRICS
 from rrs.figures.style import BAND_ALPHA, DPI, FORMATS, LINESTYLES, MARKERS, RC, human_params, save
+from rrs.figures.ticks import labels_overlap, untangle_xticklabels  # noqa: F401 (labels_overlap: tests)
 from rrs.measure.intervals import mean_ci
 
 FIGURES = ("RRR_compare", "CE_compare", "RD_compare", "COMPLIANCE_compare", "DEGENERATE_compare",
@@ -51,30 +52,6 @@ def model_sizes(grid: pd.DataFrame) -> int:
     return int(grid["model_params"].nunique())
 
 
-def untangle_xticklabels(fig: Figure, ax) -> None:
-    """Stagger the x tick labels of `ax` into 2, 3, … rows (every k-th label one row lower) until no two overlap at
-    the figure's size; labels that do not overlap stay as drawn. Deterministic: the extents come from the Agg
-    renderer at the pinned size and DPI."""
-    fig.draw_without_rendering()
-    ticks = [t for t in ax.xaxis.get_major_ticks() if t.label1.get_visible() and t.label1.get_text()]
-    if not labels_overlap([t.label1 for t in ticks]):
-        return
-    pad = ticks[0].get_pad()
-    row = max(t.label1.get_window_extent().height for t in ticks) * 72 / fig.dpi + 2  # points
-    for rows in range(2, len(ticks) + 1):
-        for i, t in enumerate(ticks):
-            t.set_pad(pad + row * (i % rows))
-        fig.draw_without_rendering()
-        if not labels_overlap([t.label1 for t in ticks]):
-            return
-
-
-def labels_overlap(texts) -> bool:
-    """Whether any two of `texts` (drawn artists) overlap, with 2 pixels of space required between them."""
-    boxes = [t.get_window_extent().expanded(1.0, 1.0).padded(1.0) for t in texts]
-    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
-
-
 def summarize(grid: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     """Mean and 95% t-interval of `metric` across the rows of each group (groups in first-appearance order)."""
     rows = []
@@ -88,10 +65,28 @@ def _order(values: pd.Series) -> list:
     return list(dict.fromkeys(values.tolist()))
 
 
+def headline_tasks(grid: pd.DataFrame) -> str:
+    """The task set the figures show: the unseen tasks where the study splits its tasks, else all."""
+    return "unseen" if "tasks" in grid.columns and (grid["tasks"] == "unseen").any() else "all"
+
+
 def _subtitle(grid: pd.DataFrame, judge: str, metric: str) -> str:
     seeds = ", ".join(str(s) for s in sorted(set(grid["seed"].tolist())))
     who = "independent of the judge" if metric in JUDGE_FREE else f"judge {judge}"
-    return f"{who} · mean over seeds {{{seeds}}} ± 95% t-interval"
+    tasks = grid["tasks"].iloc[0] if "tasks" in grid.columns else "all"
+    over = "seeds" if grid["model"].nunique() == grid["model_params"].nunique() else "organisms × seeds"
+    return f"{tasks} eval tasks · {who} · mean over {over} {{{seeds}}} ± 95% t-interval"
+
+
+def _by_size(grid: pd.DataFrame) -> pd.DataFrame:
+    """Where several models (organisms) share a size, one line per size: `model` becomes the size's label."""
+    if grid["model"].nunique() == grid["model_params"].nunique():
+        return grid
+    count = grid.groupby("model_params")["model"].nunique()
+    label = {p: f"{human_params(p)} × {count[p]} organisms" for p in count.index}
+    out = grid.sort_values("model_params", kind="stable").copy()
+    out["model"] = out["model_params"].map(label)
+    return out
 
 
 def _new_figure() -> tuple[Figure, object]:
@@ -104,6 +99,10 @@ def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
     metric, title = _COMPARE[name]
     ylabel, is_rate = BY_NAME[metric].label, BY_NAME[metric].kind == "rate"
     fig, ax = _new_figure()
+    subtitle = _subtitle(grid, judge, metric)
+    sized = _by_size(grid)
+    grouped = sized is not grid
+    grid = sized
     models, attacks = _order(grid["model"]), _order(grid["attack"])
     params = dict(zip(grid["model"], grid["model_params"], strict=False))
     stats = summarize(grid, metric, ["attack", "model", "steps"])
@@ -112,7 +111,8 @@ def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
         part = part.dropna(subset=["mean"]).sort_values("steps")
         i, j = models.index(model), attacks.index(attack)
         color = matplotlib.colormaps["tab10"](i % 10)
-        label = f"{model} ({human_params(params[model])})" + (f" · {attack}" if len(attacks) > 1 else "")
+        label = (model if grouped else f"{model} ({human_params(params[model])})") + (
+            f" · {attack}" if len(attacks) > 1 else "")
         ax.plot(part["steps"].to_numpy(float), part["mean"].to_numpy(float), color=color, marker=MARKERS[i % len(MARKERS)],
                 linestyle=LINESTYLES[j % len(LINESTYLES)], label=label)
         x, lo, hi = part["steps"].to_numpy(float), part["low"].clip(*limits), part["high"].clip(*limits)
@@ -123,7 +123,7 @@ def _compare_figure(grid: pd.DataFrame, judge: str, name: str) -> Figure:
         ax.set_ylim(-0.03, 1.03)
     else:
         ax.set_ylim(bottom=-0.02)
-    ax.set_title(f"{title}\n{_subtitle(grid, judge, metric)}", fontsize=10)
+    ax.set_title(f"{title}\n{subtitle}", fontsize=10)
     fig.legend(loc="outside lower center", ncols=min(3, len(stats.groupby(["attack", "model"]))),
                title="model (parameters)", fontsize=8)
     return fig
@@ -147,9 +147,10 @@ def _scaling_figure(grid: pd.DataFrame, judge: str) -> Figure:
         ax.fill_between(x, lo, hi, color=color, alpha=BAND_ALPHA, linewidth=0)
     ax.set_xscale("log")
     ax.margins(x=0.08)
-    sizes = grid.drop_duplicates("model")[["model", "model_params"]].sort_values("model_params")
+    sizes = _by_size(grid).drop_duplicates("model_params")[["model", "model_params"]].sort_values("model_params")
     ax.set_xticks(sizes["model_params"].tolist(),
-                  [f"{m}\n{human_params(p)}" for m, p in zip(sizes["model"], sizes["model_params"], strict=True)])
+                  [f"{m}\n{human_params(p)}" if m != human_params(p) and "organisms" not in m else m
+                   for m, p in zip(sizes["model"], sizes["model_params"], strict=True)])
     ax.minorticks_off()
     untangle_xticklabels(fig, ax)
     ax.set_xlabel("model parameters (log scale)")
@@ -181,7 +182,8 @@ def make_figures(
     if grid.empty:
         raise ValueError("results grid has no rows: nothing to draw")
     judge = judge if judge is not None else str(grid["judge"].iloc[0])
-    part = grid[grid["judge"] == judge]
+    tasks = headline_tasks(grid)
+    part = grid[(grid["judge"] == judge) & (grid["tasks"] == tasks)] if "tasks" in grid.columns else grid[grid["judge"] == judge]
     if part.empty:
         raise ValueError(f"judge {judge!r} has no rows in the grid (judges: {', '.join(_order(grid['judge']))})")
     if model_sizes(part) < 2:  # no scaling figure for one size (figure_names says the same to the check)
@@ -201,5 +203,5 @@ def make_figures(
 
         t = tables if tables is not None else scaling.tables(grid)
         paths += scaling_fit_figure(t["curves.csv"], t["robustness.csv"], t["scaling.csv"], outdir, judge,
-                                    formats=formats)
+                                    formats=formats, tasks=tasks)
     return paths

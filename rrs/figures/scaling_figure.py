@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from rrs.figures.style import BAND_ALPHA, DPI, FORMATS, MARKERS, RC, human_params, save
+from rrs.figures.ticks import untangle_xticklabels
 from rrs.measure.scaling import N_BOOT, QUANTITIES, fit_band, predict
 
 NAME = "scaling_fit"
@@ -48,7 +49,7 @@ def _ci_text(x: float, lo: float, hi: float) -> str:
 
 
 def _panel(ax, q: str, curves_df: pd.DataFrame, rob: pd.DataFrame, fit: pd.DataFrame, judge: str,
-           attacks: list, seed: int, n_boot: int) -> None:  # fmt: skip
+           attacks: list, seed: int, n_boot: int, tasks: str) -> None:  # fmt: skip
     notes, drawn = [], False
     for j, attack in enumerate(attacks):
         color = matplotlib.colormaps["tab10"](j % 10)
@@ -66,8 +67,10 @@ def _panel(ax, q: str, curves_df: pd.DataFrame, rob: pd.DataFrame, fit: pd.DataF
         if s is not None and np.isfinite(s["slope"]):
             label = (f"{attack}: slope {_ci_text(s['slope'], s['slope_ci_low'], s['slope_ci_high'])}, "
                      f"R² {s['r2']:.3f}, {int(s['n_models'])} models")  # fmt: skip
+            if np.isfinite(s.get("loo_slope_min", np.nan)):
+                label += f", leave-one-size-out {s['loo_slope_min']:.3f}…{s['loo_slope_max']:.3f}"
             xs = np.geomspace(x.min() / shift, x.max() / shift, 64)
-            band_lo, band_hi = fit_band(curves_df, attack, judge, q, xs, seed, n_boot)
+            band_lo, band_hi = fit_band(curves_df, attack, judge, q, xs, seed, n_boot, tasks)
             ax.fill_between(xs, band_lo, band_hi, color=color, alpha=BAND_ALPHA, linewidth=0)
             ax.plot(xs, predict(s, xs), color=color, linewidth=1.5)
         else:
@@ -108,8 +111,9 @@ def scaling_fit_figure(
     seed: int = 0,
     n_boot: int = N_BOOT,
     formats: tuple[str, ...] = FORMATS,
+    tasks: str = "all",
 ) -> list[Path]:
-    """Write scaling_fit.png and .pdf into `out_dir`; return their paths.
+    """Write scaling_fit.png and .pdf into `out_dir`; return their paths (for the rows of one task set).
 
     `seed` and `n_boot` must be those that made scaling_df: the band is recomputed from the same bootstrap.
     """
@@ -118,11 +122,12 @@ def scaling_fit_figure(
     if unknown := set(formats) - set(FORMATS):
         raise ValueError(f"unknown figure format {sorted(unknown)}: use {FORMATS}")
     judge = judge if judge is not None else str(curves_df["judge"].iloc[0])
-    curves_j = curves_df[curves_df["judge"] == judge]
+    curves_j = curves_df[(curves_df["judge"] == judge) & (curves_df["tasks"] == tasks)]
     if curves_j.empty:
-        raise ValueError(f"judge {judge!r} has no curves (judges: {', '.join(map(str, _order(curves_df['judge'])))})")
-    rob = robustness_df[robustness_df["judge"] == judge]
-    fit = scaling_df[scaling_df["judge"] == judge]
+        raise ValueError(f"judge {judge!r} has no curves on {tasks} tasks "
+                         f"(judges: {', '.join(map(str, _order(curves_df['judge'])))})")
+    rob = robustness_df[(robustness_df["judge"] == judge) & (robustness_df["tasks"] == tasks)]
+    fit = scaling_df[(scaling_df["judge"] == judge) & (scaling_df["tasks"] == tasks)]
     attacks = _order(curves_j["attack"])
     seeds = ", ".join(str(s) for s in sorted(set(curves_j["seed"].tolist())))
     out_dir = Path(out_dir)
@@ -132,11 +137,13 @@ def scaling_fit_figure(
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(QUANTITIES))
         for ax, q in zip(axes, QUANTITIES, strict=True):
-            _panel(ax, q, curves_j, rob, fit[fit["quantity"] == q], judge, attacks, seed, n_boot)
+            _panel(ax, q, curves_j, rob, fit[fit["quantity"] == q], judge, attacks, seed, n_boot, tasks)
+            untangle_xticklabels(fig, ax)
         fig.suptitle(
-            f"Refusal robustness vs model size · judge {judge}\n"
-            f"points: mean over seeds {{{seeds}}} ± 95% bootstrap CI · lines: least squares on log–log axes "
-            f"± 95% bootstrap band\n(bootstrap: {n_boot} resamples of the seeds within each model, rng seed {seed})",
+            f"Refusal robustness vs model size · {tasks} eval tasks · judge {judge}\n"
+            f"points: each model's mean over seeds {{{seeds}}} ± 95% bootstrap CI · lines: least squares on log–log "
+            f"axes ± 95% bootstrap band\n(bootstrap: {n_boot} resamples of the models within each size and of the "
+            f"seeds within each model, rng seed {seed})",
             fontsize=10,
         )
         return save(fig, out_dir, NAME, formats)

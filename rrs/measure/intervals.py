@@ -21,8 +21,8 @@ _T975 = (
 )
 
 
-def wilson_ci(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n (n > 0)."""
+def wilson_ci(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes out of n (n > 0; both may be effective, non-integer counts)."""
     if n <= 0:
         raise ValueError("wilson_ci needs n > 0")
     if not 0 <= k <= n:

@@ -2,16 +2,22 @@
 
 Torch-free (numpy and pandas only); every table is a pure function of the results grid and a bootstrap seed.
 
-- curves.csv: one row per (model, attack, judge, seed) rrr-over-steps curve: `s50`, the attack steps at which
-  rrr first falls strictly below half its steps-0 value (linear interpolation between the grid steps that
-  bracket the crossing), with `s50_reason` when it is undefined; `auc`, the trapezoidal area under rrr over
-  [0, max steps] divided by max steps (in [0, 1]).
-- robustness.csv: one row per (model, attack, judge): mean over seeds and a seeded percentile bootstrap 95% CI
-  of that mean (seeds resampled with replacement). s50_mean is defined only when every seed's s50 is.
-- scaling.csv: one row per (attack, judge, quantity in s50/auc): least squares of log10(per-model mean) on
-  log10(model_params) over the models whose mean is defined and > 0, with a bootstrap 95% CI that resamples
-  seeds with replacement within each model and refits. Undefined (NaN + reason) below MIN_MODELS models or
-  when every model has the same size.
+Every table is computed per task set of the grid (`tasks`: all, seen, unseen; rrs/artifact/contract.py).
+
+- curves.csv: one row per (model, attack, judge, tasks, seed) rrr-over-steps curve: `s50`, the attack steps at
+  which rrr first falls strictly below half its steps-0 value (linear interpolation between the grid steps that
+  bracket the crossing, s50_from and s50_to: a dense grid has s50_to <= 2 * s50_from), with `s50_reason` when it
+  is undefined; `auc`, the trapezoidal area under rrr over [0, max steps] divided by max steps (in [0, 1]).
+- robustness.csv: one row per (model, attack, judge, tasks): mean over seeds and a seeded percentile bootstrap 95%
+  CI of that mean (seeds resampled with replacement). s50_mean is defined only when every seed's s50 is. A model
+  is one organism: several organisms (organism seeds) may share a size (model_params).
+- scaling.csv: one row per (attack, judge, tasks, quantity in s50/auc): least squares of log10(per-model mean) on
+  log10(model_params) over the models whose mean is defined and > 0 (each model one point). Its 95% CI
+  (ci_method): a hierarchical bootstrap that resamples, within each size, the models with replacement and, within
+  each model, its seeds with replacement, and refits; beside it the OLS (Student-t) interval of the slope over the
+  per-size means (ols_ci_low/high, n_sizes - 2 degrees of freedom), and the slope refitted with each size left out
+  (loo_slopes "params:slope;…", loo_slope_min/max). Undefined (NaN + reason) below MIN_MODELS models or when every
+  model has the same size.
 
 Bootstrap draws use numpy.random.default_rng(seed), started afresh for each output row, so a row's CI depends
 on its own curves only (adding a model or an attack leaves other rows' numbers unchanged). Percentile
@@ -29,26 +35,31 @@ import numpy as np
 import pandas as pd
 
 from rrs.atomic import write_text
-from rrs.measure.intervals import CI_LEVEL, N_BOOT
+from rrs.measure.intervals import CI_LEVEL, N_BOOT, t975
 
-CURVE_KEY = ("model", "attack", "judge", "seed")
-CURVE_COLUMNS = ("model", "model_params", "attack", "judge", "seed", "s50", "s50_reason", "auc")
-ROBUSTNESS_KEY = ("model", "attack", "judge")
+CURVE_KEY = ("model", "attack", "judge", "tasks", "seed")
+CURVE_COLUMNS = ("model", "model_params", "attack", "judge", "tasks", "seed", "s50", "s50_from", "s50_to",
+                 "s50_reason", "auc")
+ROBUSTNESS_KEY = ("model", "attack", "judge", "tasks")
 ROBUSTNESS_COLUMNS = (
-    "model", "model_params", "attack", "judge", "n_seeds",
+    "model", "model_params", "attack", "judge", "tasks", "n_seeds",
     "s50_mean", "s50_ci_low", "s50_ci_high", "s50_reason",
     "auc_mean", "auc_ci_low", "auc_ci_high",
 )  # fmt: skip
-SCALING_KEY = ("attack", "judge", "quantity")
+SCALING_KEY = ("attack", "judge", "tasks", "quantity")
+CI_METHOD = "hierarchical bootstrap: models resampled within each size, seeds within each model"
 SCALING_COLUMNS = (
-    "attack", "judge", "quantity", "n_models",
-    "slope", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low", "intercept_ci_high", "r2", "reason",
+    "attack", "judge", "tasks", "quantity", "n_models", "n_sizes",
+    "slope", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low", "intercept_ci_high", "r2",
+    "ci_method", "ols_ci_low", "ols_ci_high", "loo_slope_min", "loo_slope_max", "loo_slopes", "reason",
 )  # fmt: skip
+FIT_NUMBERS = ("slope", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low", "intercept_ci_high", "r2",
+               "ols_ci_low", "ols_ci_high", "loo_slope_min", "loo_slope_max")
 QUANTITIES = ("s50", "auc")
 MIN_MODELS = 3
 TABLES = ("curves.csv", "robustness.csv", "scaling.csv")
 CSV_OPTIONS = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
-_GRID_NEEDS = ("model", "model_params", "attack", "steps", "seed", "judge")
+_GRID_NEEDS = ("model", "model_params", "attack", "steps", "seed", "judge", "tasks")
 
 
 def _g(x: float) -> str:
@@ -67,11 +78,24 @@ def _check_curve(steps: Sequence[int], values: Sequence[float]) -> tuple[np.ndar
     return x, y
 
 
+def s50_bracket(steps: Sequence[int], values: Sequence[float]) -> tuple[float, float]:
+    """The two grid steps the s50 crossing is interpolated between (NaN, NaN where s50 is undefined)."""
+    x, y = _check_curve(steps, values)
+    if math.isnan(y[0]) or y[0] <= 0:
+        return math.nan, math.nan
+    for i in range(1, x.size):
+        if math.isnan(y[i]):
+            break
+        if y[i] < 0.5 * y[0]:
+            return float(x[i - 1]), float(x[i])
+    return math.nan, math.nan
+
+
 def s50(steps: Sequence[int], values: Sequence[float], metric: str = "rrr") -> tuple[float, str]:
     """(steps at which `values` first fall strictly below half the steps-0 value, "") or (NaN, why not).
 
     The crossing is interpolated linearly between the last grid step still at or above the threshold and the
-    first one below it. `steps` ascend strictly from 0.
+    first one below it (`s50_bracket`). `steps` ascend strictly from 0.
     """
     x, y = _check_curve(steps, values)
     v0 = y[0]
@@ -108,14 +132,14 @@ def _order(values: pd.Series) -> dict:
 
 
 def curves(grid: pd.DataFrame, metric: str = "rrr") -> pd.DataFrame:
-    """One row per (model, attack, judge, seed) curve of `metric` over steps: CURVE_COLUMNS.
+    """One row per (model, attack, judge, tasks, seed) curve of `metric` over steps: CURVE_COLUMNS.
 
-    Rows follow the first appearance of model, then attack, then judge in the grid, then seed ascending.
+    Rows follow the first appearance of model, then attack, then judge, then tasks in the grid, then seed ascending.
     """
     if missing := [c for c in (*_GRID_NEEDS, metric) if c not in grid.columns]:
         raise ValueError(f"results grid lacks column(s) {', '.join(missing)}")
     rows = []
-    for (model, attack, judge, seed), part in grid.groupby(list(CURVE_KEY), sort=False):
+    for (model, attack, judge, tasks, seed), part in grid.groupby(list(CURVE_KEY), sort=False):
         sizes = set(part["model_params"].tolist())
         if len(sizes) != 1:
             raise ValueError(f"model {model!r} has more than one model_params: {sorted(sizes)}")
@@ -123,20 +147,23 @@ def curves(grid: pd.DataFrame, metric: str = "rrr") -> pd.DataFrame:
         steps = part["steps"].to_numpy(float)
         values = part[metric].to_numpy(float)
         if np.any(np.diff(steps) == 0):
-            raise ValueError(f"duplicate steps in the curve of {model}/{attack}/{judge}/seed {seed}")
+            raise ValueError(f"duplicate steps in the curve of {model}/{attack}/{judge}/{tasks} tasks/seed {seed}")
         if steps[0] != 0:
             s, why, area = math.nan, f"no steps 0 row: the unattacked {metric} is unknown", math.nan
+            lo = hi = math.nan
         else:
             s, why = s50(steps, values, metric)
+            lo, hi = s50_bracket(steps, values)
             area = auc(steps, values)
         rows.append({"model": model, "model_params": int(sizes.pop()), "attack": attack, "judge": judge,
-                     "seed": int(seed), "s50": s, "s50_reason": why, "auc": area})  # fmt: skip
+                     "tasks": tasks, "seed": int(seed), "s50": s, "s50_from": lo, "s50_to": hi, "s50_reason": why,
+                     "auc": area})  # fmt: skip
     out = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     if out.empty:
         return out
-    orders = {c: _order(grid[c]) for c in ("model", "attack", "judge")}
+    orders = {c: _order(grid[c]) for c in ("model", "attack", "judge", "tasks")}
     key = pd.DataFrame({c: out[c].map(orders[c]) for c in orders} | {"seed": out["seed"]})
-    out = out.loc[key.sort_values(["model", "attack", "judge", "seed"], kind="stable").index]
+    out = out.loc[key.sort_values(["model", "attack", "judge", "tasks", "seed"], kind="stable").index]
     return out.reset_index(drop=True).astype({"model_params": "int64", "seed": "int64"})
 
 
@@ -160,19 +187,19 @@ def _groups(df: pd.DataFrame, by: Sequence[str]):
 
 
 def robustness(curves_df: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> pd.DataFrame:
-    """One row per (model, attack, judge): mean over seeds of s50 and auc with a bootstrap 95% CI (ROBUSTNESS_COLUMNS).
+    """One row per (model, attack, judge, tasks): mean over seeds of s50 and auc with a bootstrap 95% CI (ROBUSTNESS_COLUMNS).
 
     s50_mean is NaN, with a reason naming how many seeds are undefined and the first one's reason, unless every
     seed's s50 is defined; auc_mean likewise needs every seed's auc. One seed: the CI is the value itself.
     """
     rows = []
-    for (model, attack, judge), part in _groups(curves_df, ROBUSTNESS_KEY):
+    for (model, attack, judge, tasks), part in _groups(curves_df, ROBUSTNESS_KEY):
         part = part.sort_values("seed", kind="stable")
         n = len(part)
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n)) if n > 1 else None
         row = {"model": model, "model_params": int(part["model_params"].iloc[0]), "attack": attack, "judge": judge,
-               "n_seeds": n}  # fmt: skip
+               "tasks": tasks, "n_seeds": n}  # fmt: skip
         for q in QUANTITIES:
             v = part[q].to_numpy(float)
             undefined = ~np.isfinite(v)
@@ -237,12 +264,43 @@ def _line_fits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return np.where(bad, nan, slope), np.where(bad, nan, intercept), np.where(bad, nan, r2)
 
 
+def _ols_slope_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Student-t 95% interval of the least-squares slope of log10(y) on log10(x) (NaN below 3 points)."""
+    lx, ly = np.log10(x), np.log10(y)
+    n = lx.size
+    if n < 3:
+        return math.nan, math.nan
+    sxx = float(((lx - lx.mean()) ** 2).sum())
+    slope = float(((lx - lx.mean()) * (ly - ly.mean())).sum()) / sxx
+    resid = ly - (ly.mean() + slope * (lx - lx.mean()))
+    se = math.sqrt(float((resid**2).sum()) / (n - 2) / sxx)
+    t = t975(n - 2)
+    return slope - t * se, slope + t * se
+
+
+def _hier_boot(used: list, x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """n_boot × n_models resampled model means: per size, models drawn with replacement; per drawn model, its seeds
+    drawn with replacement. Column j holds the j-th model slot of its size (same x as before)."""
+    out = np.empty((n_boot, len(used)))
+    for size in dict.fromkeys(x.tolist()):
+        slots = [j for j in range(len(used)) if x[j] == size]
+        pick = rng.integers(0, len(slots), size=(n_boot, len(slots)))
+        for k, j in enumerate(slots):
+            for b_model in range(len(slots)):
+                rows = np.nonzero(pick[:, k] == b_model)[0]
+                if rows.size:
+                    out[rows, j] = _boot_means(used[slots[b_model]][2], rng, rows.size)
+    return out
+
+
 def _fit(part: pd.DataFrame, quantity: str, seed: int, n_boot: int) -> dict:
     """One scaling.csv row's numbers plus the bootstrap lines ("boot_slope", "boot_intercept")."""
     models = _model_values(part, quantity)
     used = [m for m in models if not m[3]]
-    out = {"n_models": len(used), "reason": "", "boot_slope": np.full(0, np.nan), "boot_intercept": np.full(0, np.nan)}
-    nan = dict.fromkeys(SCALING_COLUMNS[4:11], math.nan)
+    sizes = sorted({m[1] for m in used})
+    out = {"n_models": len(used), "n_sizes": len(sizes), "reason": "", "ci_method": CI_METHOD, "loo_slopes": "",
+           "boot_slope": np.full(0, np.nan), "boot_intercept": np.full(0, np.nan)}
+    nan = dict.fromkeys(FIT_NUMBERS, math.nan)
     if len(used) < MIN_MODELS:
         skipped = [f"{m[0]}: {m[3]}" for m in models if m[3]]
         why = (f"needs ≥ {MIN_MODELS} models with a defined mean {quantity} > 0; {len(used)} of {len(models)} "
@@ -254,30 +312,43 @@ def _fit(part: pd.DataFrame, quantity: str, seed: int, n_boot: int) -> dict:
     means = np.array([[m[2].mean() for m in used]])
     slope, intercept, r2 = (float(a[0]) for a in _line_fits(x, means))
     rng = np.random.default_rng(seed)
-    boot = np.column_stack([_boot_means(m[2], rng, n_boot) for m in used])
+    boot = _hier_boot(used, x, rng, n_boot)
     b_slope, b_intercept, _ = _line_fits(x, boot)
     s_lo, s_hi = _percentile_ci(b_slope, slope)
     i_lo, i_hi = _percentile_ci(b_intercept, intercept)
+    size_means = np.array([means[0][x == v].mean() for v in sizes])
+    o_lo, o_hi = _ols_slope_ci(np.array(sizes, dtype=float), size_means)
+    loo = {}
+    for v in sizes:
+        keep = x != v
+        if len(set(x[keep].tolist())) >= 2 and keep.sum() >= MIN_MODELS:
+            loo[v] = float(_line_fits(x[keep], means[:, keep])[0][0])
+    vals = list(loo.values())
     return out | {"slope": slope, "slope_ci_low": s_lo, "slope_ci_high": s_hi, "intercept": intercept,
                   "intercept_ci_low": i_lo, "intercept_ci_high": i_hi, "r2": r2,
+                  "ols_ci_low": o_lo, "ols_ci_high": o_hi,
+                  "loo_slope_min": min(vals) if vals else math.nan, "loo_slope_max": max(vals) if vals else math.nan,
+                  "loo_slopes": ";".join(f"{int(k)}:{v:.4g}" for k, v in loo.items()),
                   "boot_slope": b_slope, "boot_intercept": b_intercept}  # fmt: skip
 
 
 def fits(curves_df: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> pd.DataFrame:
-    """One row per (attack, judge, quantity): log10(mean quantity) = intercept + slope·log10(model_params)."""
+    """One row per (attack, judge, tasks, quantity): log10(mean quantity) = intercept + slope·log10(model_params)."""
     rows = []
-    for (attack, judge), part in _groups(curves_df, ("attack", "judge")):
+    for (attack, judge, tasks), part in _groups(curves_df, ("attack", "judge", "tasks")):
         for q in QUANTITIES:
             fit = _fit(part, q, seed, n_boot)
-            rows.append({"attack": attack, "judge": judge, "quantity": q} | {c: fit[c] for c in SCALING_COLUMNS[3:]})
-    return pd.DataFrame(rows, columns=list(SCALING_COLUMNS)).astype({"n_models": "int64"})
+            rows.append({"attack": attack, "judge": judge, "tasks": tasks, "quantity": q}
+                        | {c: fit[c] for c in SCALING_COLUMNS[4:]})
+    return pd.DataFrame(rows, columns=list(SCALING_COLUMNS)).astype({"n_models": "int64", "n_sizes": "int64"})
 
 
 def bootstrap_lines(
-    curves_df: pd.DataFrame, attack: str, judge: str, quantity: str, seed: int = 0, n_boot: int = N_BOOT
+    curves_df: pd.DataFrame, attack: str, judge: str, quantity: str, seed: int = 0, n_boot: int = N_BOOT,
+    tasks: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(slopes, intercepts) of the bootstrap refits behind one scaling.csv row (empty when the fit is undefined)."""
-    part = curves_df[(curves_df["attack"] == attack) & (curves_df["judge"] == judge)]
+    part = curves_df[(curves_df["attack"] == attack) & (curves_df["judge"] == judge) & (curves_df["tasks"] == tasks)]
     if part.empty:
         raise ValueError(f"no curves for attack {attack!r} and judge {judge!r}")
     if quantity not in QUANTITIES:
@@ -300,10 +371,11 @@ def fit_band(
     xs: float | Sequence[float] | np.ndarray,
     seed: int = 0,
     n_boot: int = N_BOOT,
+    tasks: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise 2.5/97.5 percentiles at `xs` of the bootstrap lines behind a fit (NaN when it is undefined)."""
     lx = np.log10(np.atleast_1d(np.asarray(xs, dtype=float)))
-    slopes, intercepts = bootstrap_lines(curves_df, attack, judge, quantity, seed, n_boot)
+    slopes, intercepts = bootstrap_lines(curves_df, attack, judge, quantity, seed, n_boot, tasks)
     keep = np.isfinite(slopes) & np.isfinite(intercepts)
     if not keep.any():
         nan = np.full(lx.shape, np.nan)
