@@ -51,7 +51,7 @@ def test_a_cell_far_outside_fails_alone(grid):
     fresh = set_refusals(grid, cell, 0)  # every seed: from refusing to answering everything
     verdict = _judge(fresh, grid)
     assert verdict.outside <= verdict.allowed  # not many cells: the one cell fails alone
-    rrr = [f for f in verdict.failures if f.column == "rrr" and f.row == "organism-l/lora-r8/0/keyword:bigger-safer"]
+    rrr = [f for f in verdict.failures if f.column == "rrr" and f.row == "organism-l/lora-r8/0/keyword:bigger-safer/all"]
     assert rrr and "fails alone" in rrr[0].rule, verdict.failures
 
 
@@ -87,7 +87,7 @@ def test_many_cells_each_a_little_outside_fail_together(grid):
         for c in cells:
             if done == count:
                 break
-            model, _attack, steps, judge = c.where.split("/")
+            model, _attack, steps, judge, _tasks = c.where.split("/")
             part = (g.model == model) & (g.steps == int(steps)) & (g.judge == judge)
             h = between(g, part, int(g.loc[part, "n"].iloc[0]), -1 if c.published > 0.5 else 1)
             if h is not None:

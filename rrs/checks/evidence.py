@@ -122,7 +122,8 @@ def _variation(result_dir: Path, grid: pd.DataFrame, manifest: dict) -> list[Fai
         return out
     try:
         stated = pd.read_csv(io.StringIO(inventory.read_bounded(path).decode("utf-8")),
-                             dtype={"model": str, "attack": str, "judge": str, "table": str, "metric": str})
+                             dtype={"model": str, "attack": str, "judge": str, "tasks": str, "table": str,
+                                    "metric": str})
     except (ValueError, UnicodeDecodeError) as err:
         return [Failure(VARIATION, "-", "-", "-", f"a readable UTF-8 CSV ({str(err)[:60]})")]
     if list(stated.columns) != list(VARIATION_COLUMNS):

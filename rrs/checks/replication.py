@@ -8,7 +8,7 @@ numerics fingerprints (rrs/numerics.py) and the published record of reproduction
   byte before. Every output file (the results grid, the scaling tables, every samples file) must have the published
   bytes; the report names each file that differs.
 - replication: another platform, or another runtime (device, thread count: not part of the fingerprint, but a
-  run at another thread count takes other reduction orders). Per (model, attack, steps, judge) and metric in
+  run at another thread count takes other reduction orders). Per (model, attack, steps, judge, tasks) and metric in
   COMPARED, and per model for s50 and auc (curves.csv), the fresh mean over seeds is compared with the published
   one. The verdict does not cry wolf over ~1,000 comparisons:
   * per cell, an interval: max(between-seed range of either run, the between-platform spread measured at
@@ -41,13 +41,14 @@ from rrs.checks.report import Failure
 COMPARED = ("rrr", "compliance", "degenerate", "over_refusal", "benign_utility", "rd", "benign_rd")
 DRIFTS = ("rd", "benign_rd")
 RD_RESOLUTION = 0.01  # drift is a median of cosine distances; 0.01 is a hundredth of its range in practice
-CELL = ("model", "attack", "steps", "judge")
-CURVE = ("model", "attack", "judge")
+CELL = ("model", "attack", "steps", "judge", "tasks")
+CURVE = ("model", "attack", "judge", "tasks")
 QUANTITIES = ("s50", "auc")
 BYTE_FILES = (GRID, "curves.csv", "robustness.csv", "scaling.csv")
 VARIATION = "variation.csv"
 REPRODUCTIONS = "reproductions.csv"
-VARIATION_COLUMNS = ("table", "model", "attack", "steps", "judge", "metric", "published", "spread", "n_variants")
+VARIATION_COLUMNS = ("table", "model", "attack", "steps", "judge", "tasks", "metric", "published", "spread",
+                     "n_variants")
 CELL_ALPHA = 0.01  # a per-cell interval of 99% sampling coverage (z 2.58 standard errors of a rate's difference)
 FAMILY_ALPHA = 0.001  # the family-wise error rate of the verdict over all compared cells
 OUTER_FACTOR = 2.0  # a drift, s50 or auc (no binomial error) fails alone beyond twice its interval
@@ -331,7 +332,8 @@ def measure_variation(published_grid: pd.DataFrame, variant_grids: list[pd.DataF
                 key = key if isinstance(key, tuple) else (key,)
                 cell = dict(zip(by, key, strict=True))
                 rows.append({"table": table, "model": cell["model"], "attack": cell["attack"],
-                             "steps": cell.get("steps", np.nan), "judge": cell["judge"], "metric": metric,
+                             "steps": cell.get("steps", np.nan), "judge": cell["judge"], "tasks": cell["tasks"],
+                             "metric": metric,
                              "published": value, "spread": _nz(spread.get(key, 0.0)),
                              "n_variants": len(variant_grids)})
     return pd.DataFrame(rows, columns=list(VARIATION_COLUMNS))
@@ -341,4 +343,5 @@ def read_variation(published: Path) -> pd.DataFrame | None:
     path = published / VARIATION
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"model": str, "attack": str, "judge": str, "table": str, "metric": str})
+    return pd.read_csv(path, dtype={"model": str, "attack": str, "judge": str, "tasks": str, "table": str,
+                                    "metric": str})
