@@ -125,7 +125,7 @@ def pick_study(verdict: dict, artifact: Path) -> dict:
                     f"{', '.join(str(s.get('result_dir')) for s in studies) or 'none'})")
 
 
-def _falsifier(check: Any) -> str:
+def _check_words(check: Any) -> str:
     """A spec claim's check, in words: 'rrr at max steps <= 0.2 for every model (judge …)'."""
     parts = []
     for c in check if isinstance(check, list) else [check]:
@@ -148,8 +148,10 @@ def _falsifier(check: Any) -> str:
 
 
 def _claims(study: dict, spec: dict) -> list[dict]:
-    checks = {str(_dict(c).get("id")): _dict(c).get("check") for c in _list(spec.get("claims"))}
-    return [{"id": str(c.get("id", "?")), "text": str(c.get("text", "")), "falsifier": _falsifier(checks.get(str(c.get("id")))),
+    by_id = {str(_dict(c).get("id")): _dict(c) for c in _list(spec.get("claims"))}
+    return [{"id": str(c.get("id", "?")), "text": str(c.get("text", "")),
+             "falsifier": str(by_id.get(str(c.get("id")), {}).get("falsifier") or "not stated in the spec"),
+             "check": _check_words(by_id.get(str(c.get("id")), {}).get("check")),
              "numbers": str(c.get("detail", "")), "status": _status(c.get("ok"))}
             for c in _list(study.get("claims")) if isinstance(c, dict)]  # fmt: skip
 

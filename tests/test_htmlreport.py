@@ -65,6 +65,11 @@ def test_page_shows_falsifier_categories_agreement_numerics_and_provenance():
     assert all(r["n_before"] > 0 and r["n_after"] > 0 for r in ctx["categories"]["rows"])
     assert len(ctx["agreement"]) == 1 and ctx["agreement"][0]["n"] > 0
     assert len(ctx["numerics"]["reproductions"]) >= 1
+    from rrs.spec import load_spec
+
+    stated = {c.id: c.falsifier for c in load_spec(SMOKE.parents[1] / "spec" / "smoke.yaml").claims}
+    assert {c["id"]: c["falsifier"] for c in ctx["claims"]} == stated  # the spec's own falsifier, per claim
+    assert all(c["check"] for c in ctx["claims"])
 
 
 def test_unknown_verdict_fields_and_failure_kinds_are_shown_not_fatal(tmp_path):
