@@ -38,7 +38,7 @@ import pandas as pd
 from rrs.artifact.contract import GRID
 from rrs.checks.report import Failure
 
-COMPARED = ("rrr", "compliance", "degenerate", "over_refusal", "benign_utility", "rd", "benign_rd")
+COMPARED = ("rrr", "mixed", "compliance", "copied", "degenerate", "over_refusal", "benign_utility", "rd", "benign_rd")
 DRIFTS = ("rd", "benign_rd")
 RD_RESOLUTION = 0.01  # drift is a median of cosine distances; 0.01 is a hundredth of its range in practice
 CELL = ("model", "attack", "steps", "judge", "tasks")
