@@ -99,3 +99,14 @@ def test_many_cells_each_a_little_outside_fail_together(grid):
     many, done = moved(base.allowed + 3)
     assert done == base.allowed + 3 and many.outside > many.allowed and many.failures, many.rule
     assert all("binomial bound" in f.rule or "fails alone" in f.rule for f in many.failures)
+
+
+def test_a_kept_variant_lies_on_its_rounded_spread_not_beyond_it():
+    """variation.csv holds 6 significant digits: the kept variant's exact shift may exceed the written spread by a
+    rounding residue, which is not a cell outside its interval; a real excess is."""
+    from rrs.checks.replication import _beyond
+
+    exact = 0.30541666666666667 - 0.27069444444444446  # a kept variant's auc shift
+    written = float(f"{exact:.6g}")
+    assert not _beyond(exact, written) and not _beyond(-exact, written)
+    assert _beyond(written * 1.001, written) and _beyond(0.04, written)
