@@ -523,7 +523,8 @@ def plant_duplicate(d, spec) -> str:
 
 def plant_figure(d, spec) -> str:
     grid = read_grid(d / "results_grid.csv")
-    first = (grid.model == grid.model.iloc[0]) & (grid.steps == sorted(set(grid.steps))[1])
+    # every organism of the first size at the second step: the compare figure draws one line per size
+    first = (grid.model_params == grid.model_params.iloc[0]) & (grid.steps == sorted(set(grid.steps))[1])
     grid.loc[first, "rrr"] = grid.loc[first, "rrr"].map(lambda v: _shift(v, 0.05))
     make_figures(grid, d / "figures", formats=("png",))
     syn.seal(d)  # the manifest's hashes updated too: the redrawn comparison must still catch it
