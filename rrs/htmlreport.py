@@ -68,6 +68,8 @@ def last_check(artifact: Path) -> tuple[dict, str] | None:
 
 
 def _read_json(path: Path) -> Any:
+    if not path.is_file():  # a FIFO or a device would block or never end
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -75,6 +77,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             return list(csv.DictReader(fh))
@@ -83,6 +87,8 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        return None
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

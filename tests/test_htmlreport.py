@@ -132,3 +132,19 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, invoke):
     code, out = invoke("report", str(art), "--verdict", str(other), "--html", str(tmp_path / "r.html"))
     assert code == 2 and "no study for" in out
     assert not (tmp_path / "r.html").exists()
+
+
+def test_check_writes_the_page_beside_its_markdown(tmp_path):
+    """`rrs check` writes one HTML page per study next to its markdown report, never into the artifact."""
+    from typer.testing import CliRunner
+
+    from rrs.cli import app
+
+    smollm2 = SMOKE.parent / "smollm2"
+    before = sorted(p.name for p in smollm2.iterdir())
+    result = CliRunner().invoke(app, ["check", str(smollm2), "--report", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.smollm2.html").read_text(encoding="utf-8")
+    assert 'id="claims-table"' in page and "<script" not in page.lower()
+    assert f"HTML report: {tmp_path / 'r.smollm2.html'}" in result.output
+    assert sorted(p.name for p in smollm2.iterdir()) == before

@@ -3,7 +3,8 @@
 `rrs check` verifies published results on a laptop without torch: schemas and cross-file consistency, reference
 numbers, claims and figures (rrs/checks/run.py). `--all` (the default when no DIR is given) checks every artifacts/<study>/ and, where out/<study>/
 holds a finished run (the results grid), compares that fresh reproduction with the published one. It prints one
-table per section and writes the same as markdown to out/check_report.md (or --report): never into the checked
+table per section and writes the same as markdown to out/check_report.md (or --report), and beside it one
+self-contained HTML page per study (out/check_report.<study>.html, rrs/htmlreport.py): never into the checked
 directories, so a published artifact does not change when it is checked. With --json, stdout is one JSON object, the
 verdict (rrs/checks/verdict.py), instead of the tables. Exit status: 0 when everything holds, 1 when any check
 fails, 2 on bad input (a missing directory, conflicting options).
@@ -149,12 +150,32 @@ def _check(dirs: list[Path] | None, all_: bool, fresh: Path | None, report: Path
     refuse_unsafe_target(report)
     reports = [check_dir(d, fresh_dir=f) for d, f in pairs]
     write_report(reports, report)
+    data = verdict(reports, report, notes)
+    pages = _write_pages(data, [d for d, _ in pairs], report)
     if as_json:
-        typer.echo(json.dumps(verdict(reports, report, notes), sort_keys=True, ensure_ascii=False))
+        typer.echo(json.dumps(data, sort_keys=True, ensure_ascii=False))
     else:
         _print(reports, notes, report)
+        for page in pages:
+            typer.echo(f"HTML report: {page}")
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+def html_path(report: Path, study: str) -> Path:
+    """The HTML page of one checked study, beside the markdown report: out/check_report.md → out/check_report.smoke.html."""
+    return report.with_name(f"{report.stem}.{study}.html")
+
+
+def _write_pages(data: dict, dirs: list[Path], report: Path) -> list[Path]:
+    """One self-contained HTML page per checked study (rrs/htmlreport.py), written beside the markdown report."""
+    from rrs.htmlreport import write_page
+
+    pages = []
+    for d, study in zip(dirs, data.get("studies") or [], strict=False):
+        if Path(d).is_dir():
+            pages.append(write_page(data, d, html_path(report, str(study.get("study") or Path(d).name))))
+    return pages
 
 
 def register(app: typer.Typer) -> None:
