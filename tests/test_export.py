@@ -46,6 +46,10 @@ def test_harmful_refusal_means_are_the_grid_rrr_pooled_over_seeds(exported):
         log = json.loads((logs / f"smoke-{m}-{a}-steps{s}-harmful.json").read_text())
         means = {sc["name"]: sc["metrics"]["mean"]["value"] for sc in log["results"]["scores"]}
         assert means[f"refusal:{judge}"] == pytest.approx(rows["refusals"].sum() / rows["n"].sum())
+        benign = json.loads((logs / f"smoke-{m}-{a}-steps{s}-benign.json").read_text())
+        b_means = {sc["name"]: sc["metrics"]["mean"]["value"] for sc in benign["results"]["scores"]}
+        pooled = (rows["over_refusal"] * rows["over_refusal_n"]).sum() / rows["over_refusal_n"].sum()
+        assert b_means[f"refusal:{judge}"] == pytest.approx(pooled)
         assert log["eval"]["config"]["epochs"] == rows["seed"].nunique()
         assert log["results"]["total_samples"] == len(log["samples"]) == rows["n"].sum()
         assert len({(x["id"], x["epoch"]) for x in log["samples"]}) == len(log["samples"])
