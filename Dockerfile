@@ -1,10 +1,15 @@
 # rrs — one image, two variants: the embedded study and the checks on any x86_64 CPU, the paper's study on an
 # NVIDIA GPU. Debian's Python, every Python package from a hashed lock, a non-root user, caches on a volume.
 #
-#   docker build --build-arg VARIANT=cpu -t rrs:cpu .     # CPU torch (requirements/cpu.lock); a laptop
-#   docker build -t rrs:cuda .                             # CUDA torch (requirements/cuda.lock); a GPU host
-#   docker run --rm --network none rrs:cpu check --all     # the published artifacts, inside the image
-#   docker run --rm --network none -v "$PWD/out:/out" -v rrs-cache:/cache rrs:cpu run spec/smoke.yaml --out /out/smoke
+#   docker build -t rrs:cpu .                              # CPU torch (requirements/cpu.lock), the default; a laptop
+#   docker build --build-arg VARIANT=cuda -t rrs:cuda .    # CUDA torch (requirements/cuda.lock); a GPU host
+#   docker run --rm --network none rrs:cpu check           # rrs check --all: the published artifacts, inside the image
+#   docker run --rm --network none -v "$PWD/out:/out" -v rrs-cache:/cache rrs:cpu reproduce   # → ./out/smoke
+#
+# The entrypoint (scripts/container_entrypoint.sh) runs under tini as PID 1, so signals reach rrs and no zombie is
+# left; `check` with no arguments checks everything, and `run`/`reproduce` write to /out/<spec name> unless --out says
+# otherwise, refusing in one line when /out is not mounted from the host (the results would vanish with the
+# container), and printing the host folder when it is.
 #
 # `make image` / `make image-cuda` build the same file on this project's machines (scripts/image.sh: a local Debian
 # base, the CA bundle pip trusts there, the CPU torch wheel from local disk); `make image-test` runs the image end to
@@ -35,14 +40,14 @@ ARG BASE=debian:bookworm-20260918-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c81534
 # (scripts/image.sh prints it after each build).
 FROM ${BASE} AS python
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 \
+    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 tini=0.19.0-1+b3 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 
 # --- builder: the venv, from the lock of the chosen variant ---------------------------------------------------------
 # Everything from the build context that exists only to build (the locks, .docker-local/: the CA bundle pip trusts on
 # the build machine and local wheels) stays in this stage; the final stage copies /opt/venv and nothing else from it.
 FROM python AS builder
-ARG VARIANT=cuda
+ARG VARIANT=cpu
 # Where pip finds the CPU torch wheel, which PyPI does not serve (VARIANT=cpu only); scripts/image.sh points it at the
 # wheel it copied into .docker-local/wheels/. --require-hashes checks the file whichever place it came from.
 ARG TORCH_FIND_LINKS=https://download.pytorch.org/whl/cpu/torch/
@@ -96,7 +101,9 @@ ENV CUBLAS_WORKSPACE_CONFIG=:4096:8 \
 RUN useradd --create-home --uid 1000 --shell /bin/bash rrs \
     && mkdir -p /cache/huggingface /cache/rrs /out /home/rrs/work \
     && chown -R rrs:rrs /cache /out /home/rrs/work
-VOLUME ["/cache", "/out"]
+# /out is not a volume: without a host folder mounted there, a run's results would land in an anonymous volume or
+# the container and be lost, and the entrypoint refuses such a run; the cache may live in a named volume.
+VOLUME ["/cache"]
 
 # The study specs, their data and the published artifacts: `rrs check` compares against artifacts/ in here; the
 # directory is the user's, so a run without --out can write out/ beside them.
@@ -104,21 +111,30 @@ WORKDIR /home/rrs/work
 COPY --chown=rrs:rrs spec ./spec
 COPY --chown=rrs:rrs data ./data
 COPY --chown=rrs:rrs artifacts ./artifacts
+COPY scripts/container_entrypoint.sh /usr/local/bin/rrs-entrypoint
 # Metadata before the venv: the legacy builder runs every instruction in a container, and with the vfs storage driver
 # (this project's machines) each container is a full copy of the image so far, so the ~2 GB venv comes last.
-ARG VARIANT=cuda
+# OCI labels: scripts/image.sh passes the commit (REVISION), its date (CREATED: the commit's, so a rebuild of one
+# commit labels the same), the package version (VERSION, pyproject.toml) and the clone's origin URL (SOURCE).
+ARG VARIANT=cpu
 ARG REVISION=unknown
+ARG CREATED=unknown
+ARG VERSION=unknown
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="rrs" \
       org.opencontainers.image.description="Reproducible refusal-robustness (tampering) studies of LLMs" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.revision="$REVISION" \
+      org.opencontainers.image.created="$CREATED" \
+      org.opencontainers.image.version="$VERSION" \
+      org.opencontainers.image.source="$SOURCE" \
       io.github.rrs.variant="$VARIANT"
 
 # Numeric, so that runtimes which check for a non-root user (runAsNonRoot) can see it is not root.
 USER 1000:1000
-ENTRYPOINT ["rrs"]
-# The embedded study into the /out volume (mount a host folder there: -v "$PWD/out:/out"), resuming from /cache.
-CMD ["run", "spec/smoke.yaml", "--out", "/out/smoke"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/rrs-entrypoint"]
+# The embedded study into the host folder mounted on /out (-v "$PWD/out:/out"), resuming from /cache.
+CMD ["reproduce", "spec/smoke.yaml", "--out", "/out/smoke"]
 
 # The venv, owned by root: the user runs it and cannot change it.
 COPY --from=builder /opt/venv /opt/venv

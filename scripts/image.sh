@@ -103,6 +103,12 @@ if [[ -n "$base" ]]; then build_args+=(--build-arg "BASE=$base"); fi
 revision="$(git rev-parse HEAD 2> /dev/null || echo unknown)"
 if [[ "$revision" != unknown ]] && ! git diff --quiet HEAD 2> /dev/null; then revision="$revision-dirty"; fi
 build_args+=(--build-arg "REVISION=$revision")
+# OCI labels: the commit's date (not the build's: a rebuild of one commit labels the same), the package version and
+# the clone's origin URL (none in a clone without a remote).
+created="$(git log -1 --format=%cI 2> /dev/null || echo unknown)"
+pkg_version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)"
+source_url="$(git config --get remote.origin.url 2> /dev/null || echo "unknown (a clone without a remote)")"
+build_args+=(--build-arg "CREATED=$created" --build-arg "VERSION=${pkg_version:-unknown}" --build-arg "SOURCE=$source_url")
 
 start=$SECONDS
 show docker build --network host "${build_args[@]}" -t "$tag" . || fail "docker build of $tag ($variant) failed"

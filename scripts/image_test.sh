@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The image, end to end (make image-test, after make image): inside IMAGE_TAG (default rrs:cpu), as the image's own
 # non-root user, with --network none and host folders mounted on /out and /cache:
-#   1. rrs check --all              passes on the published artifacts the image holds;
-#   2. rrs reproduce spec/tiny.yaml  writes a finished run into the mounted host folder (whose files they are is said);
-#   3. rrs score                    reads mounted files (tests/fixtures/image/) and gives the known answer.
+#   0. the OCI labels (revision, created, version, licenses, source) and tini as the init process;
+#   1. `check` (no arguments, no make)   passes on the published artifacts the image holds;
+#   2. `reproduce spec/tiny.yaml`        with no host folder on /out is refused in one line (exit 2), nothing run;
+#                                        with one, writes /out/tiny into it and prints that host folder (whose files
+#                                        they are is said);
+#   3. rrs score                         reads mounted files (tests/fixtures/image/) and gives the known answer.
 # Starts a Docker daemon when none answers (and stops it at the end; scripts/docker_lib.sh). Each failed step ends
 # the script with one line naming it. KEEP_OUT=1 keeps the host folders (printed) instead of deleting them.
 set -euo pipefail
@@ -46,15 +49,34 @@ in_image() {  # in_image LOG [docker run options...] -- rrs arguments...: run rr
   return "$rc"
 }
 
-# --- 1. rrs check on the published artifacts ----------------------------------------------------------------------------
-echo "== 1. rrs check --all: the published artifacts inside the image"
-in_image "$work/check.log" -- check --all || fail "step 1: rrs check --all failed in $tag (log above)"
+# --- 0. labels and init -----------------------------------------------------------------------------------------------
+echo "== 0. OCI labels and the init process"
+for key in revision created version licenses source; do
+  value="$(docker image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$key\"}}" "$tag")"
+  [[ -n "$value" && "$value" != unknown ]] || fail "step 0: label org.opencontainers.image.$key is '$value'"
+  echo "  org.opencontainers.image.$key=$value"
+done
+entrypoint="$(docker image inspect -f '{{json .Config.Entrypoint}}' "$tag")"
+[[ "$entrypoint" == '["/usr/bin/tini","--",'* ]] || fail "step 0: the entrypoint $entrypoint does not start with tini"
+echo "  entrypoint $entrypoint"
 
-# --- 2. rrs reproduce into a mounted host folder -----------------------------------------------------------------------
-echo "== 2. rrs reproduce spec/tiny.yaml --out /out/tiny"
+# --- 1. check on the published artifacts ---------------------------------------------------------------------------
+echo "== 1. check (no arguments: rrs check --all): the published artifacts inside the image"
+in_image "$work/check.log" -- check || fail "step 1: check failed in $tag (log above)"
+
+# --- 2. reproduce: refused without a host folder on /out, into it with one --------------------------------------------
+echo "== 2. reproduce spec/tiny.yaml, first with no host folder on /out"
+rc=0
+docker run --rm --network none "$tag" reproduce spec/tiny.yaml > "$work/unmounted.log" 2>&1 || rc=$?
+sed 's/^/  | /' "$work/unmounted.log"
+[[ "$rc" == 2 && "$(wc -l < "$work/unmounted.log")" == 1 ]] && grep -q '/out is not mounted' "$work/unmounted.log" \
+  || fail "step 2: reproduce without a mounted /out gave exit $rc and not the one-line refusal"
+echo "== 2. reproduce spec/tiny.yaml with $work/out on /out (default --out /out/tiny)"
 start=$SECONDS
-TAIL=4 in_image "$work/reproduce.log" -- reproduce spec/tiny.yaml --out /out/tiny \
+TAIL=4 in_image "$work/reproduce.log" -- reproduce spec/tiny.yaml \
   || fail "step 2: rrs reproduce spec/tiny.yaml failed in $tag (log above)"
+grep -q "on the host" "$work/reproduce.log" || fail "step 2: the run did not say where its results are on the host"
+grep "on the host" "$work/reproduce.log" | sed 's/^/  /' 
 for file in results_grid.csv manifest.json spec.resolved.yaml; do
   [[ -s "$work/out/tiny/$file" ]] || fail "step 2: the run left no $file in the mounted folder $work/out/tiny"
 done
