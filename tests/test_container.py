@@ -228,7 +228,7 @@ def apt_pins(text: str) -> dict[str, str]:
 def test_python_comes_from_the_distribution_and_satisfies_requires_python():
     text = DOCKERFILE.read_text()
     pins = apt_pins(text)
-    assert set(pins) == {"python3", "python3-venv"} and pins["python3"] == pins["python3-venv"]
+    assert set(pins) == {"python3", "python3-venv", "tini"} and pins["python3"] == pins["python3-venv"]
     upstream = re.fullmatch(r"(\d+\.\d+\.\d+)-[\w.+~]+", pins["python3"])  # Debian version: upstream-revision
     assert upstream, pins["python3"]
     requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
@@ -382,7 +382,7 @@ def test_dependencies_come_only_from_the_hashed_lock_of_the_variant():
     accepted = set(re.findall(r"\b(\w+)\) ", lock_install[0]))
     assert accepted == set(LOCKS) == {"cuda", "cpu"}  # dev.lock and check.lock are make's (tests/test_locks.py)
     builder = next(s for s in stages(text) if s["name"] == "builder")
-    assert [a for _, kw, a in builder["body"] if kw == "ARG" and a.startswith("VARIANT=")] == ["VARIANT=cuda"]
+    assert [a for _, kw, a in builder["body"] if kw == "ARG" and a.startswith("VARIANT=")] == ["VARIANT=cpu"]  # default
 
 
 def test_build_files_stay_in_the_builder_stage():
@@ -415,12 +415,41 @@ def test_runtime_contract():
     for cache in (env["HF_HOME"], env["RRS_CACHE"]):
         assert any(cache == v or cache.startswith(v.rstrip("/") + "/") for v in volumes)
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", last(body, "USER"))  # numeric, not root
-    assert json.loads(last(body, "ENTRYPOINT")) == ["rrs"]
-    assert "/out" in volumes  # the default command writes its results into a volume, never into the container
+    assert json.loads(last(body, "ENTRYPOINT")) == ["/usr/bin/tini", "--", "/usr/local/bin/rrs-entrypoint"]
+    # /out is no volume: the entrypoint refuses a run into an /out that is not a host folder (an anonymous volume
+    # would keep the results out of sight)
+    assert "/out" not in volumes
     cmd = json.loads(last(body, "CMD"))
-    assert cmd[0] == "run" and cmd[cmd.index("--out") + 1].startswith("/out/")
+    assert cmd[0] == "reproduce" and cmd[cmd.index("--out") + 1].startswith("/out/")
     copied = {split_flags(args)[1][0] for _, kw, args in body if kw == "COPY"}
-    assert {"artifacts", "spec", "data"} <= copied
+    assert {"artifacts", "spec", "data", "scripts/container_entrypoint.sh"} <= copied
+    labels = " ".join(a for _, kw, a in body if kw == "LABEL")
+    for key in ("source", "revision", "version", "licenses", "created"):
+        assert f"org.opencontainers.image.{key}=" in labels
+
+
+def test_entrypoint_refuses_an_unmounted_out_and_maps_check(tmp_path):
+    """scripts/container_entrypoint.sh with a stand-in `rrs` that prints its arguments: `check` alone is check --all;
+    a run into /out, which this machine has not mounted, is one line and exit 2; any other --out passes through."""
+    import subprocess
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rrs").write_text('#!/bin/bash\necho "rrs $*"\n')
+    (fake / "rrs").chmod(0o755)
+    script = DOCKERFILE.parent / "scripts" / "container_entrypoint.sh"
+    env = {"PATH": f"{fake}:/usr/bin:/bin"}
+
+    def run(*args):
+        return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, env=env)
+
+    assert run("check").stdout == "rrs check --all\n"
+    assert run("check", "artifacts/smoke").stdout == "rrs check artifacts/smoke\n"
+    refused = run("reproduce", "spec/tiny.yaml")
+    assert refused.returncode == 2 and refused.stdout == "" and len(refused.stderr.splitlines()) == 1
+    assert "/out is not mounted" in refused.stderr and '-v "$PWD/out:/out"' in refused.stderr
+    assert run("run", "spec/tiny.yaml", "--out", str(tmp_path / "o")).stdout == f"rrs run spec/tiny.yaml --out {tmp_path / 'o'}\n"
+    assert run("score", "x.csv").stdout == "rrs score x.csv\n"
 
 
 # --- the scripts behind make image / make image-test -----------------------------------------------------------------
