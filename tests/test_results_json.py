@@ -121,3 +121,26 @@ def test_higher_is_better_comes_from_the_metrics_table(with_results) -> None:
 def test_the_schema_names_exactly_the_tables_metrics() -> None:
     assert results_json.schema()["$defs"]["metric_name"]["enum"] == list(results_json.METRICS)
     assert results_json.schema()["properties"]["schema_version"]["const"] == results_json.SCHEMA_VERSION
+
+
+def test_lm_eval_layout_holds_the_same_means_per_cell(with_results) -> None:
+    """results/configs/versions/n-samples as lm-evaluation-harness lays them out, one task per cell, with the same
+    means as the aggregates and the metrics table's higher_is_better."""
+    data = json.loads((with_results / "results.json").read_text())
+    assert set(data["results"]) == set(data["configs"]) == set(data["versions"]) == set(data["n-samples"])
+    assert len(data["results"]) == len(data["aggregates"])
+    for a in data["aggregates"]:
+        name = results_json.cell_name(a["model"], a["attack"], a["steps"], a["judge"], a["tasks"])
+        row, config = data["results"][name], data["configs"][name]
+        assert row["alias"] == name and config["task"] == name and config["steps"] == a["steps"]
+        for metric, m in a["metrics"].items():
+            if m["mean"] is None:
+                assert f"{metric},none" not in row
+                continue
+            assert row[f"{metric},none"] == m["mean"]
+            se = row[f"{metric}_stderr,none"]
+            assert se == "N/A" if m["n_seeds"] < 2 else se >= 0
+        assert {x["metric"]: x["higher_is_better"] for x in config["metric_list"]} == {
+            k: v for k, v in data["higher_is_better"].items() if k in a["metrics"]}
+        assert data["n-samples"][name] == {"original": a["n"], "effective": a["n"]}
+        assert config["repeats"] == len(a["seeds"]) and config["output_type"] == "generate_until"
