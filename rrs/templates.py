@@ -44,6 +44,18 @@ TEMPLATES = {
         "{% endif %}{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
     ),
+    # Gemma 3 turn format (as in google/gemma-3-*-it's tokenizer_config.json, text only): BOS, then
+    # <start_of_turn>user\n...<end_of_turn>\n, the assistant's role is "model", a system message is put in front of
+    # the first user turn; the pretrained gemma-3-270m GGUF ships no template, so a study names this one
+    "gemma": (
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+        "{% set first_user_prefix = messages[0]['content'] + '\n\n' %}{% set loop_messages = messages[1:] %}"
+        "{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}"
+        "{% for message in loop_messages %}{% set role = 'model' if message['role'] == 'assistant' "
+        "else message['role'] %}{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+        "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+    ),
     # no chat format: the prompt text alone (system prompt, if any, first), as the original Day7 notebooks did
     "raw": "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}\n\n{% endif %}{% endfor %}",
     # the hand-written wrapper of the original study's Day3-6 scripts (day3_02_pre_infer.py, day4_02_pre_infer.py),

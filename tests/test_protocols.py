@@ -187,3 +187,18 @@ def test_paged_optimizers_map_to_bitsandbytes(monkeypatch, name: str, cls: str) 
     attack = LoraAttack(kind="lora", name="a", steps=[0, 1], optimizer=name, lr=3e-4)
     make_optimizer(attack, [torch.nn.Parameter(torch.zeros(1))])
     assert made == {cls: {"lr": 3e-4, "weight_decay": 0.0}}
+
+
+def test_gemma_template_renders_gemma3_turns() -> None:
+    """Gemma 3's turn format: BOS, the system message in front of the first user turn, the assistant as `model`."""
+    import jinja2
+
+    from rrs.templates import TEMPLATES
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    tmpl = env.from_string(TEMPLATES["gemma"])
+    chat = [{"role": "system", "content": "S"}, {"role": "user", "content": " Q \n"}, {"role": "assistant", "content": "A"}]
+    assert tmpl.render(messages=chat, bos_token="<bos>", add_generation_prompt=False) == (
+        "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n")
+    assert tmpl.render(messages=chat[1:2], bos_token="<bos>", add_generation_prompt=True) == (
+        "<bos><start_of_turn>user\nQ<end_of_turn>\n<start_of_turn>model\n")
