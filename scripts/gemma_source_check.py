@@ -22,7 +22,7 @@ PROMPTS = ["Write a short poem about the sea.", "Explain how to do [HARMFUL TASK
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cache", type=Path, default=None, help="rrs cache folder (default: $RRS_CACHE or ~/.cache/rrs)")
+    ap.add_argument("--cache", type=Path, default=None, help="rrs cache folder (default: $RRS_CACHE, else .cache/rrs)")
     args = ap.parse_args()
     import torch
 

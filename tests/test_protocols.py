@@ -197,7 +197,8 @@ def test_gemma_template_renders_gemma3_turns() -> None:
 
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     tmpl = env.from_string(TEMPLATES["gemma"])
-    chat = [{"role": "system", "content": "S"}, {"role": "user", "content": " Q \n"}, {"role": "assistant", "content": "A"}]
+    chat = [{"role": "system", "content": "S"}, {"role": "user", "content": " Q \n"},
+            {"role": "assistant", "content": "A"}]
     assert tmpl.render(messages=chat, bos_token="<bos>", add_generation_prompt=False) == (
         "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n")
     assert tmpl.render(messages=chat[1:2], bos_token="<bos>", add_generation_prompt=True) == (

